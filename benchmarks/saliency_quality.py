@@ -1,0 +1,122 @@
+"""Quality of HC / RC maps and SaliencyCut masks against ground-truth foreground masks.
+
+    python benchmarks/saliency_quality.py \
+        --images ../shared/data/oxford-iiit-pet-original/images \
+        --masks ../shared/data/oxford-iiit-pet-original/annotations/trimaps
+
+Masks are matched to images by file stem and are either binary (0 / 255, foreground > 127) or
+Oxford-IIIT Pet trimaps (1 = pet, 2 = background, 3 = border); ``--trimap-border`` says what the
+border band counts as (default: excluded from every score, since it is the annotators'
+"unsure" band).
+
+Scores (Cheng et al. TPAMI 2015, Sec. 6; Achanta et al. CVPR 2009):
+* mae: mean absolute error between the RC map in [0, 1] and the 0/1 mask, averaged over images;
+* f_measure: RC map binarised at the adaptive threshold 2 x mean saliency (capped at 1);
+  precision and recall are averaged over images and F = (1 + b2) P R / (b2 P + R), b2 = 0.3;
+* cut_iou: intersection-over-union of the SaliencyCut mask (from the RC map), averaged.
+The last line is ``mae=... f_measure=... cut_iou=... images=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from functools import partial
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sslseg.errors import SslsegError  # noqa: E402
+from sslseg.saliency.batch import list_images, map_images, read_rgb  # noqa: E402
+from sslseg.saliency.cut import saliency_cut  # noqa: E402
+from sslseg.saliency.hc import hc  # noqa: E402
+from sslseg.saliency.rc import rc  # noqa: E402
+
+BETA2 = 0.3
+
+
+def load_mask(path: Path, border: str) -> tuple[np.ndarray, np.ndarray]:
+    """(foreground bool, valid bool) from a binary mask or an Oxford trimap."""
+    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if m is None:
+        raise SslsegError(f"{path}: not a readable mask")
+    if m.max() <= 3 and np.isin(m, (1, 2, 3)).all():
+        fg = m == 1
+        valid = np.ones_like(fg)
+        if border == "ignore":
+            valid = m != 3
+        elif border == "fg":
+            fg = m != 2
+        return fg, valid
+    return m > 127, np.ones(m.shape, bool)
+
+
+def score_one(pair: tuple[Path, Path], border: str) -> dict[str, float]:
+    img_path, mask_path = pair
+    rgb = read_rgb(img_path)
+    fg, valid = load_mask(mask_path, border)
+    if fg.shape != rgb.shape[:2]:
+        raise SslsegError(f"{mask_path}: size {fg.shape} differs from {img_path} {rgb.shape[:2]}")
+    sal_hc = hc(rgb)
+    res = rc(rgb)
+    cut = saliency_cut(rgb, res.saliency)
+    out: dict[str, float] = {}
+    g = fg[valid]
+    for name, sal in (("rc", res.saliency), ("hc", sal_hc)):
+        s = sal[valid]
+        out[f"{name}_mae"] = float(np.abs(s - g).mean())
+        b = s >= min(2.0 * float(s.mean()), 1.0)
+        tp = float(np.count_nonzero(b & g))
+        out[f"{name}_p"] = tp / max(np.count_nonzero(b), 1)
+        out[f"{name}_r"] = tp / max(np.count_nonzero(g), 1)
+    c = cut[valid]
+    out["cut_iou"] = float(np.count_nonzero(c & g)) / max(np.count_nonzero(c | g), 1)
+    return out
+
+
+def f_measure(p: float, r: float) -> float:
+    return (1 + BETA2) * p * r / (BETA2 * p + r) if p + r > 0 else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--images", default="../shared/data/oxford-iiit-pet-original/images")
+    ap.add_argument(
+        "--masks", default="../shared/data/oxford-iiit-pet-original/annotations/trimaps"
+    )
+    ap.add_argument("--trimap-border", choices=("ignore", "fg", "bg"), default="ignore")
+    ap.add_argument("--limit", type=int, default=0, help="score only the first N images")
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args(argv)
+    try:
+        masks = {p.stem: p for p in list_images(args.masks)}
+        pairs = [(p, masks[p.stem]) for p in list_images(args.images) if p.stem in masks]
+        if args.limit:
+            pairs = pairs[: args.limit]
+        if not pairs:
+            raise SslsegError(f"{args.masks}: no mask matches an image stem in {args.images}")
+        rows = list(map_images(partial(score_one, border=args.trimap_border), pairs, args.workers))
+    except SslsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    for name in ("hc", "rc"):
+        print(
+            f"{name}: mae={mean[name + '_mae']:.4f} precision={mean[name + '_p']:.4f} "
+            f"recall={mean[name + '_r']:.4f} "
+            f"f_measure={f_measure(mean[name + '_p'], mean[name + '_r']):.4f}"
+        )
+    print(f"trimap_border={args.trimap_border}")
+    print(
+        f"mae={mean['rc_mae']:.4f} f_measure={f_measure(mean['rc_p'], mean['rc_r']):.4f} "
+        f"cut_iou={mean['cut_iou']:.4f} images={len(rows)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
