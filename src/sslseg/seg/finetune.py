@@ -1,0 +1,316 @@
+"""Fine-tune the U-Net on a segmentation store (seed 1, §2.2): BCE, Adam, best-val checkpoint.
+
+Batches are index arrays into the decoded uint8 store, moved to the device and augmented as
+tensors, so no epoch decodes an image. Every source of randomness is derived from
+``(seed, epoch)``, so a run resumed from its last epoch checkpoint ends with the same weights
+and metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from sslseg.config import config_to_dict, require
+from sslseg.data.splits import Split, make_split
+from sslseg.data.store import Store, open_store
+from sslseg.errors import SslsegError
+from sslseg.runs import RunDir
+from sslseg.seg.figures import plot_curves, plot_predictions
+from sslseg.seg.metrics import masked_bce, per_image_stats, summarise
+from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
+
+AUGMENTS = ("none", "flip")
+
+
+@dataclass
+class FinetuneConfig:
+    """Settings of one fine-tuning run (defaults: seed 1's study, ResNet-18 for CPUs)."""
+
+    source: str = "sample"
+    root: str = ""
+    border: str = "foreground"
+    side: int = 128
+    resize: str = "squash"
+    arch: str = "resnet18"
+    encoder: str = "random"
+    dev_fraction: float = 0.8
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    epochs: int = 60
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    augment: str = "flip"
+    seed: int = 0
+    device: str = "auto"
+    channels_last: bool = True
+    out: str = "runs/finetune"
+    cache: str = ""
+    figures: int = 6
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        require(
+            self.side % 32 == 0 and self.side > 0,
+            "side",
+            f"{self.side} is not a positive multiple of 32 (the U-Net halves it 5 times)",
+        )
+        require(self.epochs >= 1, "epochs", f"{self.epochs} must be at least 1")
+        require(self.batch_size >= 1, "batch_size", f"{self.batch_size} must be at least 1")
+        require(self.lr > 0, "lr", f"{self.lr} must be positive")
+        require(self.weight_decay >= 0, "weight_decay", f"{self.weight_decay} must be >= 0")
+        require(self.augment in AUGMENTS, "augment", f"'{self.augment}' is not one of {AUGMENTS}")
+        require(0 < self.dev_fraction <= 1, "dev_fraction", f"{self.dev_fraction} not in (0, 1]")
+        require(
+            self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+            "device",
+            f"'{self.device}' is not auto, cpu or cuda",
+        )
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SslsegError(f"config: device: '{name}' asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+class BatchLoader:
+    """Index batches of a store as normalised float tensors on the device."""
+
+    def __init__(self, store: Store, device: torch.device, channels_last: bool) -> None:
+        self.store = store
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+
+    def __call__(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.sort(idx)  # sorted reads are sequential in the memory map
+        images = torch.from_numpy(np.ascontiguousarray(self.store.images[idx])).to(self.device)
+        masks = torch.from_numpy(np.ascontiguousarray(self.store.masks[idx])).to(self.device)
+        x = images.permute(0, 3, 1, 2).float().sub_(self.mean).div_(self.std)
+        return x.contiguous(memory_format=self.memory_format), masks
+
+
+def flip_batch(
+    x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror a random half of the batch left-right, image and mask alike."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    flip_dev = flip.to(x.device)
+    x = torch.where(flip_dev.view(-1, 1, 1, 1), x.flip(-1), x)
+    y = torch.where(flip_dev.view(-1, 1, 1), y.flip(-1), y)
+    return x, y
+
+
+def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """A seeded shuffle of ``indices`` cut into batches (the last may be smaller)."""
+    order = np.random.default_rng([seed, epoch]).permutation(indices)
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module, load: BatchLoader, indices: np.ndarray, batch_size: int = 32
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-image stats and probability maps (N x S x S, float16) for ``indices`` in order."""
+    model.eval()
+    chunks, probs = [], []
+    for start in range(0, len(indices), batch_size):
+        idx = indices[start : start + batch_size]
+        x, y = load(idx)
+        logits = model(x).float()
+        chunks.append(per_image_stats(logits, y))
+        probs.append(torch.sigmoid(logits)[:, 0].cpu().numpy().astype(np.float16))
+    stats = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return stats, np.concatenate(probs)
+
+
+@torch.no_grad()
+def validation_loss(
+    model: nn.Module, load: BatchLoader, indices: np.ndarray, batch_size: int = 32
+) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(indices), batch_size):
+        x, y = load(indices[start : start + batch_size])
+        total += masked_bce(model(x), y).item() * len(x)
+        count += len(x)
+    return total / max(count, 1)
+
+
+def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
+    saved = run.path("config.yaml")
+    if saved.is_file():
+        import yaml
+
+        if yaml.safe_load(saved.read_text()) != config_to_dict(config):
+            raise SslsegError(
+                f"{run.root}: this folder holds a run with another config; "
+                "pass a new out= or delete the folder"
+            )
+
+
+def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
+    """Train, keep the best-validation weights, evaluate on the test set, write the run."""
+    device = pick_device(config.device)
+    run = RunDir(Path(config.out))
+    if run.finished:
+        _check_resumable(run, config)
+        return run.read_json("results.json")
+    # Validate everything (data, encoder) before the run folder exists: nothing half-written.
+    options = {"border": config.border} if config.source in ("sample", "oxford-pet") else {}
+    store = open_store(
+        config.source,
+        config.root or None,
+        config.side,
+        config.resize,
+        Path(config.cache) if config.cache else None,
+        progress,
+        **options,
+    )
+    if store.masks is None:
+        raise SslsegError(f"config: source: '{config.source}' has no masks to fine-tune on")
+    split = make_split(
+        store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
+    )
+    torch.manual_seed(config.seed)
+    model = build_unet(config.arch, config.encoder)
+    _check_resumable(run, config)
+    run.create()
+    run.write_config(config)
+    run.write_json(
+        "split.json",
+        {k: [store.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test")},
+    )
+    return _train(config, store, split, model, run, device, progress)
+
+
+def _train(
+    config: FinetuneConfig,
+    store: Store,
+    split: Split,
+    model: nn.Module,
+    run: RunDir,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, Any]:
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    load = BatchLoader(store, device, config.channels_last)
+    start, best_val, best_epoch = 0, float("inf"), -1
+    state = run.load("last.pt")
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
+        run.truncate_log(start)
+    train_seconds = sum(r.get("seconds", 0.0) for r in run.read_log())
+    bar = tqdm(
+        range(start, config.epochs),
+        desc="fine-tuning",
+        disable=not progress,
+        initial=start,
+        total=config.epochs,
+        unit="epoch",
+    )
+    for epoch in bar:
+        model.train()
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        tic, losses = time.perf_counter(), []
+        for idx in epoch_batches(split.train, config.batch_size, config.seed, epoch):
+            x, y = load(idx)
+            if config.augment == "flip":
+                x, y = flip_batch(x, y, generator)
+            loss = masked_bce(model(x), y)
+            if not torch.isfinite(loss):
+                raise SslsegError(
+                    f"training: loss became {loss.item()} at epoch {epoch + 1}; lower lr"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        seconds = time.perf_counter() - tic
+        val = validation_loss(model, load, split.val)
+        if val < best_val:
+            best_val, best_epoch = val, epoch
+            run.save("best.pt", {"model": model.state_dict(), "epoch": epoch, "val_loss": val})
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val,
+            "best_epoch": best_epoch + 1,
+            "seconds": round(seconds, 3),
+            "img_s": round(len(split.train) / seconds, 2),
+        }
+        train_seconds += seconds
+        run.append_log(record)
+        run.save(
+            "last.pt",
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch + 1,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+            },
+        )
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{val:.3f}")
+    bar.close()
+    return _evaluate(config, store, split, model, run, load, best_epoch, train_seconds)
+
+
+def _evaluate(
+    config: FinetuneConfig,
+    store: Store,
+    split: Split,
+    model: nn.Module,
+    run: RunDir,
+    load: BatchLoader,
+    best_epoch: int,
+    train_seconds: float,
+) -> dict[str, Any]:
+    model.load_state_dict(run.load("best.pt")["model"])
+    stats, probs = predict(model, load, split.test)
+    results: dict[str, Any] = summarise(stats)
+    results.update(
+        best_epoch=best_epoch + 1,
+        epochs=config.epochs,
+        train_images=len(split.train),
+        test_images=len(split.test),
+        train_seconds=round(train_seconds, 2),
+        train_img_s=round(len(split.train) * config.epochs / max(train_seconds, 1e-9), 2),
+    )
+    lines = ["id,tp,fp,fn,tn,dice_loss,focal_loss,bce"]
+    for j, i in enumerate(split.test):
+        row = [stats[k][j] for k in ("tp", "fp", "fn", "tn", "dice_loss", "focal_loss", "bce")]
+        lines.append(",".join([store.ids[i]] + [f"{v:.6g}" for v in row]))
+    from sslseg.runs import atomic_write_text
+
+    atomic_write_text(run.path("test_per_image.csv"), "\n".join(lines) + "\n")
+    shown = split.test[: config.figures]
+    if len(shown):
+        plot_predictions(
+            store.images[shown],
+            store.masks[shown],
+            probs[: len(shown)],
+            run.path("predictions.png"),
+        )
+    plot_curves(run.read_log(), run.path("curves.png"))
+    run.write_json("results.json", results)
+    return results
