@@ -8,9 +8,10 @@ and metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import io
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from sslseg.config import config_to_dict, require
 from sslseg.data.splits import Split, make_split
 from sslseg.data.store import Store, open_store
 from sslseg.errors import SslsegError
-from sslseg.runs import RunDir
+from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
 from sslseg.seg.metrics import masked_bce, per_image_stats, summarise
 from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
@@ -56,7 +57,6 @@ class FinetuneConfig:
     out: str = "runs/finetune"
     cache: str = ""
     figures: int = 6
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require(
@@ -300,10 +300,15 @@ def _evaluate(
     for j, i in enumerate(split.test):
         row = [stats[k][j] for k in ("tp", "fp", "fn", "tn", "dice_loss", "focal_loss", "bce")]
         lines.append(",".join([store.ids[i]] + [f"{v:.6g}" for v in row]))
-    from sslseg.runs import atomic_write_text
-
     atomic_write_text(run.path("test_per_image.csv"), "\n".join(lines) + "\n")
     shown = split.test[: config.figures]
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        ids=np.array([store.ids[i] for i in shown]),
+        probs=(probs[: len(shown)].astype(np.float32) * 255).round().astype(np.uint8),
+    )
+    atomic_write_bytes(run.path("test_predictions.npz"), buffer.getvalue())
     if len(shown):
         plot_predictions(
             store.images[shown],

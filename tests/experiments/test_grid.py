@@ -1,0 +1,50 @@
+import pytest
+
+import sslseg.experiments.grid as grid
+from sslseg.config import load_config
+from sslseg.errors import SslsegError
+from sslseg.experiments.grid import ExperimentConfig, expand
+from sslseg.experiments.run import run_experiment
+
+
+def test_default_grid_is_table41():
+    cells = expand(ExperimentConfig())
+    assert len(cells) == 3 * 3 * 3
+    assert {c.model.name for c in cells} == {"baseline", "simclr-cifar10", "simclr-cats-vs-dogs"}
+    assert len({c.name for c in cells}) == len(cells)
+    assert [c.seed for c in cells[:9]] == [0] * 9  # seed-major
+
+
+def test_bad_grid_values_are_named():
+    with pytest.raises(SslsegError, match="dev_fractions"):
+        load_config(ExperimentConfig, None, ["dev_fractions=[0.9]"])
+    with pytest.raises(SslsegError, match="seeds"):
+        load_config(ExperimentConfig, None, ["seeds=[]"])
+    with pytest.raises(SslsegError, match="modles"):
+        load_config(ExperimentConfig, None, ["modles=[]"])
+
+
+def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
+    overrides = [
+        f"out={tmp_path / 'exp'}",
+        "models=[{name: baseline}, {name: other, encoder: random}]",
+        "dev_fractions=[0.8, 0.4]",
+        "seeds=[0]",
+        "finetune.side=32",
+        "finetune.epochs=1",
+        "finetune.figures=2",
+        "n_boot=50",
+    ]
+    config = load_config(ExperimentConfig, None, overrides)
+    report = run_experiment(config, progress=False)
+    text = report.read_text()
+    assert "| 0 | baseline | BCE | 80 | 1 |" in text
+    assert "other" in text and "95%" in text
+    for name in ("results.csv", "iou_vs_dev_fraction.png", "figure41_dev0.8.png"):
+        assert (tmp_path / "exp" / name).is_file(), name
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished cell was run again")
+
+    monkeypatch.setattr(grid, "finetune", must_not_run)
+    assert run_experiment(config, progress=False).read_text() == text
