@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 quickstart: setup
-	$(BIN)/sslseg finetune source=sample side=64 epochs=5 dev_fraction=0.8 out=runs/quickstart-baseline
+	$(BIN)/sslseg quickstart
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -10,7 +10,16 @@ from sslseg.errors import SslsegError
 
 # name -> (module with add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": (
+        "sslseg.experiments.quickstart",
+        "the whole pipeline in miniature on the embedded sample (a few minutes on a CPU)",
+    ),
+    "pretrain": ("sslseg.ssl.command", "self-supervised pretraining of a ResNet encoder"),
     "finetune": ("sslseg.seg.command", "fine-tune and test a U-Net on segmentation data"),
+    "experiment": (
+        "sslseg.experiments.command",
+        "run a grid (models x dev fractions x seeds) and write a report with intervals",
+    ),
 }
 
 

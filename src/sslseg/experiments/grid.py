@@ -102,8 +102,9 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progre
     folder = pretrain_folder(config, model, seed)
     encoder = folder / "encoder.pt"
     if not encoder.is_file():
-        from sslseg.config import load_config
-        from sslseg.ssl.train import PretrainConfig, pretrain
+        import argparse
+
+        from sslseg.ssl import command as pretrain_command
 
         overrides = [f"{k}={v}" for k, v in config.pretrain.items()]
         overrides += [
@@ -111,8 +112,11 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progre
             f"root={model.pretrain_root}",
             f"seed={seed}",
             f"out={folder}",
+            f"progress={progress}",
         ]
-        pretrain(load_config(PretrainConfig, None, overrides), progress=progress)
+        pretrain_command.run(
+            argparse.Namespace(config=None, overrides=overrides, export_only=False)
+        )
     if not encoder.is_file():
         raise SslsegError(f"{folder}: pretraining finished without writing encoder.pt")
     return str(encoder)
