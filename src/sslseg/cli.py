@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "pretrain": ("sslseg.ssl.command", "self-supervised pretraining of a ResNet encoder"),
     "finetune": ("sslseg.seg.command", "fine-tune and test a U-Net on segmentation data"),
+    "evaluate": (
+        "sslseg.eval.command",
+        "kNN, linear evaluation at label fractions and clustering of frozen encoders",
+    ),
     "experiment": (
         "sslseg.experiments.command",
         "run a grid (models x dev fractions x seeds) and write a report with intervals",
@@ -23,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that sub-command's module is imported (fast start)."""
     parser = argparse.ArgumentParser(
         prog="sslseg",
         description="Self-supervised pretraining of image encoders and their use in foreground "
@@ -31,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         command = importlib.import_module(module)
         child = sub.add_parser(
             name,
@@ -44,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
