@@ -1,0 +1,207 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sslseg.augment.views import MultiView, simclr_specs
+from sslseg.errors import SslsegError
+from sslseg.runs import RunDir
+from sslseg.ssl import command
+from sslseg.ssl.simclr import SimCLR
+from sslseg.ssl.train import TrainSettings, pretrain, warmup_cosine
+
+
+def tiny_simclr() -> SimCLR:
+    torch.manual_seed(0)
+    backbone = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+    return SimCLR(backbone, 8, temperature=0.5, hidden_dim=16, out_dim=8)
+
+
+def tiny_images(n=24, side=8):
+    return np.random.default_rng(0).integers(0, 256, (n, side, side, 3), dtype=np.uint8)
+
+
+SETTINGS = dict(epochs=3, batch_size=8, lr=0.1, warmup_epochs=1, progress=False, seed=1)
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lars"])
+def test_resumed_run_equals_uninterrupted(tmp_path, optimizer):
+    images, views = tiny_images(), MultiView(simclr_specs(8))
+    settings = TrainSettings(optimizer=optimizer, **SETTINGS)
+    whole = tiny_simclr()
+    pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
+
+    def kill_after_first(epoch, _record):
+        if epoch == 1:
+            raise Killed
+
+    run_b = RunDir(tmp_path / "b").create()
+    with pytest.raises(Killed):
+        pretrain(tiny_simclr(), images, views, settings, run_b, on_epoch_end=kill_after_first)
+    resumed = tiny_simclr()  # a fresh process: new model, state comes from the checkpoint
+    pretrain(resumed, images, views, settings, run_b)
+
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    log_a, log_b = RunDir(tmp_path / "a").read_log(), run_b.read_log()
+    assert [r["epoch"] for r in log_b] == [1, 2, 3]
+    assert [r["loss"] for r in log_a] == [r["loss"] for r in log_b]
+    assert log_b[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert (tmp_path / "b" / "encoder.pt").is_file()
+
+
+def test_non_finite_loss_stops_loudly(tmp_path):
+    class Broken(SimCLR):
+        def training_step(self, views):
+            return super().training_step(views) * float("nan")
+
+    torch.manual_seed(0)
+    method = Broken(nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()), 4)
+    with pytest.raises(SslsegError, match=r"loss: became nan at epoch 1 step 1"):
+        pretrain(
+            method,
+            tiny_images(),
+            MultiView(simclr_specs(8)),
+            TrainSettings(**SETTINGS),
+            RunDir(tmp_path).create(),
+        )
+
+
+def test_warmup_then_cosine():
+    f = warmup_cosine(4, 14)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(9) == pytest.approx(0.5)
+    assert f(14) == pytest.approx(0.0)
+
+
+def _image_folder(root, n=16, side=12):
+    import cv2
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cv2.imwrite(
+            str(root / f"im{i:02d}.png"), rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        )
+    return root
+
+
+def test_command_runs_resumes_and_refuses_a_changed_config(tmp_path, capsys):
+    data = _image_folder(tmp_path / "imgs")
+    out = tmp_path / "run"
+    args = [
+        "source=image-folder",
+        f"root={data}",
+        "side=8",
+        "stem=cifar",
+        "epochs=2",
+        "batch_size=8",
+        f"out={out}",
+        "progress=false",
+    ]
+    assert command.main(args) == 0
+    meta = json.loads((out / "encoder.json").read_text())
+    assert meta["method"] == "simclr" and meta["epochs"] == 2 and meta["stem"] == "cifar"
+    assert len(RunDir(out).read_log()) == 2
+    assert command.main(args) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert command.main(args[:-1] + ["lr=0.5", "progress=false"]) == 2
+    assert "different config (lr" in capsys.readouterr().err
+    assert command.main(args + ["--export-only"]) == 0
+    assert command.main(args[:-1] + ["optimizer=rmsprop"]) == 2
+    assert "optimizer" in capsys.readouterr().err
+    assert command.main(args + ["nokey=1"]) == 2
+
+
+WORKER = textwrap.dedent("""
+    import json, sys
+    import numpy as np, torch, torch.distributed as dist
+    from torch import nn
+    from sslseg.augment.views import MultiView, simclr_specs
+    from sslseg.runs import RunDir
+    from sslseg.ssl.simclr import SimCLR
+    from sslseg.ssl.train import TrainSettings, init_distributed, pretrain
+
+    rank, world = init_distributed("cpu")
+    out = sys.argv[1]
+    # gathered negatives: the mean of the per-process losses equals one process's loss on
+    # the whole batch
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(8, 5, generator=g), torch.randn(8, 5, generator=g)
+    crit = SimCLR(nn.Identity(), 5).criterion
+    half = slice(4 * rank, 4 * rank + 4)
+    loss = crit(z0[half], z1[half]).detach()
+    dist.all_reduce(loss)
+    single = SimCLR(nn.Identity(), 5, gather_distributed=False).criterion(z0, z1)
+    torch.manual_seed(0)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    method = SimCLR(backbone, 8, hidden_dim=16, out_dim=8)
+    images = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3), dtype=np.uint8)
+    summary = pretrain(method, images, MultiView(simclr_specs(8)),
+                       TrainSettings(epochs=2, batch_size=4, progress=False),
+                       RunDir(out).create(), {"arch": "tiny"})
+    flat = torch.cat([p.detach().flatten() for p in method.parameters()])
+    gathered = [torch.zeros_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    if rank == 0:
+        json.dump({"gathered": float(loss) / world, "single": float(single),
+                   "same_weights": all(torch.equal(gathered[0], t) for t in gathered),
+                   "steps": summary["steps_per_epoch"], "world": summary["world_size"]},
+                  open(out + "/check.json", "w"))
+    dist.destroy_process_group()
+""")
+
+
+def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # its own session, so that a hang is cleaned up with the workers torchrun started
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(tmp_path / "run"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 0, err[-3000:]
+    check = json.loads((tmp_path / "run" / "check.json").read_text())
+    assert math.isclose(check["gathered"], check["single"], rel_tol=1e-5)
+    assert check["same_weights"] and check["world"] == 2
+    assert check["steps"] == 32 // (4 * 2)
+    assert len(RunDir(tmp_path / "run").read_log()) == 2
+    assert (tmp_path / "run" / "encoder.pt").is_file()
