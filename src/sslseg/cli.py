@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sslseg.eval.command",
         "kNN, linear evaluation at label fractions and clustering of frozen encoders",
     ),
+    "label-curves": (
+        "sslseg.experiments.label_curves",
+        "segmentation IoU/AP against the fraction of training images, one line per encoder",
+    ),
     "experiment": (
         "sslseg.experiments.command",
         "run a grid (models x dev fractions x seeds) and write a report with intervals",

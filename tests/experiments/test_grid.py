@@ -48,3 +48,39 @@ def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grid, "finetune", must_not_run)
     assert run_experiment(config, progress=False).read_text() == text
+
+
+def test_label_curves_are_nested_and_written(tmp_path):
+    from sslseg.experiments.label_curves import LabelCurveConfig, run_label_curves
+
+    config = load_config(
+        LabelCurveConfig,
+        None,
+        [
+            f"out={tmp_path / 'lc'}",
+            "fractions=[0.5, 1.0]",
+            "finetune.side=32",
+            "finetune.epochs=1",
+            "finetune.figures=0",
+        ],
+    )
+    csv_path = run_label_curves(config, progress=False)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("encoder,train_fraction")
+    half, full = (int(line.split(",")[3]) for line in lines[1:])
+    assert half == round(full / 2)
+    assert (tmp_path / "lc" / "label_curves.png").is_file()
+    ap = float(lines[1].split(",")[5])
+    assert 0 <= ap <= 1
+
+
+def test_train_subsets_are_nested():
+    import numpy as np
+
+    from sslseg.data.splits import make_split
+    from sslseg.seg.finetune import train_subset
+
+    split = make_split([f"i{k}" for k in range(100)], 0.8, seed=4)
+    small, large = train_subset(split, 0.2, 4), train_subset(split, 0.6, 4)
+    assert set(small.train) < set(large.train) <= set(split.train)
+    assert np.array_equal(small.test, split.test) and np.array_equal(small.val, split.val)

@@ -26,7 +26,12 @@ from sslseg.data.store import Store, open_store
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
-from sslseg.seg.metrics import masked_bce, per_image_stats, summarise
+from sslseg.seg.metrics import (
+    masked_bce,
+    per_image_stats,
+    soft_mask_average_precision,
+    summarise,
+)
 from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
 
 AUGMENTS = ("none", "flip")
@@ -44,6 +49,7 @@ class FinetuneConfig:
     arch: str = "resnet18"
     encoder: str = "random"
     dev_fraction: float = 0.8
+    train_fraction: float = 1.0  # nested share of the train split used (label-fraction curves)
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     epochs: int = 60
@@ -71,10 +77,22 @@ class FinetuneConfig:
         require(self.augment in AUGMENTS, "augment", f"'{self.augment}' is not one of {AUGMENTS}")
         require(0 < self.dev_fraction <= 1, "dev_fraction", f"{self.dev_fraction} not in (0, 1]")
         require(
+            0 < self.train_fraction <= 1, "train_fraction", f"{self.train_fraction} not in (0, 1]"
+        )
+        require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             "device",
             f"'{self.device}' is not auto, cpu or cuda",
         )
+
+
+def train_subset(split: Split, fraction: float, seed: int) -> Split:
+    """Keep ``fraction`` of the train images: prefixes of one seeded order, so nested."""
+    if fraction >= 1:
+        return split
+    order = np.random.default_rng([seed, 2]).permutation(split.train)
+    kept = np.sort(order[: max(1, round(fraction * len(order)))])
+    return Split(split.dev_fraction, kept, split.val, split.test)
 
 
 def pick_device(name: str) -> torch.device:
@@ -185,6 +203,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
     split = make_split(
         store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
     )
+    split = train_subset(split, config.train_fraction, config.seed)
     torch.manual_seed(config.seed)
     model = build_unet(config.arch, config.encoder)
     _check_resumable(run, config)
@@ -288,6 +307,7 @@ def _evaluate(
     model.load_state_dict(run.load("best.pt")["model"])
     stats, probs = predict(model, load, split.test)
     results: dict[str, Any] = summarise(stats)
+    results["average_precision"] = soft_mask_average_precision(probs, store.masks[split.test])
     results.update(
         best_epoch=best_epoch + 1,
         epochs=config.epochs,

@@ -74,3 +74,11 @@ def image_iou(stats: dict[str, np.ndarray]) -> np.ndarray:
     tp, fp, fn = (np.asarray(stats[k], dtype=np.float64) for k in ("tp", "fp", "fn"))
     denom = tp + fp + fn
     return np.where(denom > 0, tp / np.maximum(denom, 1), 1.0)
+
+
+def soft_mask_average_precision(probs: np.ndarray, masks: np.ndarray) -> float:
+    """Average precision of the soft mask over all valid test pixels (scikit-learn)."""
+    from sklearn.metrics import average_precision_score
+
+    valid = masks != IGNORE
+    return float(average_precision_score(masks[valid] == 1, probs[valid].astype(np.float32)))

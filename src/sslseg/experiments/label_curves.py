@@ -1,0 +1,114 @@
+"""Segmentation label-fraction curves (seed 2, Fig. 10): test IoU and AP against the share of
+training images, one line per encoder, on one fixed split and test set.
+
+Each (encoder, fraction, seed) fine-tunes in its own folder; finished ones are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from sslseg.config import load_config, require  # noqa: E402
+from sslseg.experiments.stats import mean_interval  # noqa: E402
+from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
+from sslseg.seg.command import add_config_arguments, split_config_args  # noqa: E402
+from sslseg.seg.finetune import FinetuneConfig, finetune  # noqa: E402
+
+
+@dataclass
+class LabelCurveConfig:
+    out: str = "runs/label-curves"
+    encoders: list[str] = field(default_factory=lambda: ["random"])
+    fractions: list[float] = field(
+        default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    )
+    seeds: list[int] = field(default_factory=lambda: [0])
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+    def __post_init__(self) -> None:
+        require(len(self.encoders) > 0, "encoders", "at least one encoder is needed")
+        for f in self.fractions:
+            require(0 < f <= 1, "fractions", f"{f} is outside (0, 1]")
+
+
+def encoder_label(encoder: str) -> str:
+    path = Path(encoder)
+    return path.parent.name if path.suffix == ".pt" else encoder
+
+
+def run_label_curves(config: LabelCurveConfig, progress: bool = True) -> Path:
+    """Fine-tune every (encoder, fraction, seed); write ``label_curves.csv`` and the PNG."""
+    out = RunDir(Path(config.out)).create()
+    out.write_config(config)
+    cells = [(e, f, s) for s in config.seeds for e in config.encoders for f in config.fractions]
+    rows = []
+    for encoder, fraction, seed in tqdm(cells, desc="label fractions", disable=not progress):
+        name = f"{encoder_label(encoder)}-train{fraction:g}-seed{seed}"
+        cfg = dataclasses.replace(
+            config.finetune,
+            encoder=encoder,
+            train_fraction=fraction,
+            seed=seed,
+            out=str(out.root / "cells" / name),
+        )
+        result = finetune(cfg, progress=False)
+        rows.append((encoder_label(encoder), fraction, seed, result))
+    lines = ["encoder,train_fraction,seed,train_images,iou,average_precision"]
+    lines += [
+        f"{e},{f:g},{s},{r['train_images']},{r['iou']:.6g},{r['average_precision']:.6g}"
+        for e, f, s, r in rows
+    ]
+    atomic_write_text(out.path("label_curves.csv"), "\n".join(lines) + "\n")
+    plot_label_curves(rows, out.path("label_curves.png"))
+    return out.path("label_curves.csv")
+
+
+def plot_label_curves(rows: list, path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, name in ((axes[0], "iou", "test IoU"), (axes[1], "average_precision", "test AP")):
+        for encoder in dict.fromkeys(r[0] for r in rows):
+            fractions = sorted({r[1] for r in rows if r[0] == encoder})
+            stats = [
+                mean_interval([r[3][key] for r in rows if r[0] == encoder and r[1] == f])
+                for f in fractions
+            ]
+            err = np.nan_to_num([s.half_width for s in stats])
+            ax.errorbar(
+                fractions, [s.mean for s in stats], yerr=err, marker="o", capsize=3, label=encoder
+            )
+        ax.set_xlabel("fraction of training images")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.epilog = (
+        "example: sslseg label-curves encoders=[random,runs/simclr/encoder.pt] "
+        "finetune.source=oxford-pet finetune.root=../shared/data/oxford-iiit-pet\n"
+        "keys: out, encoders, fractions, seeds, finetune.<key> (as sslseg finetune)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path, overrides = split_config_args(args.args)
+    csv_path = run_label_curves(
+        load_config(LabelCurveConfig, path, overrides), progress=not args.quiet
+    )
+    print(csv_path.read_text())
+    print(f"curves: {csv_path.with_suffix('.png')}")
+    return 0
