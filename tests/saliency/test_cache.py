@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 from sslseg.data.store import content_hash, open_store
 from sslseg.errors import SslsegError
 from sslseg.saliency import cache as cache_mod
-from sslseg.saliency.batch import analyse
 from sslseg.saliency.cache import SaliencyCache, fill_store
+from sslseg.saliency.cache import analyse_seeded as analyse
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src/sslseg/data/sample/oxford-iiit-pet/images"
 SIDE = 32
@@ -41,7 +42,7 @@ def test_same_content_under_another_name_hits(tmp_path):
     sa = open_store("image-folder", a, side=SIDE, cache=tmp_path / "st", progress=False)
     sb = open_store("image-folder", b, side=SIDE, cache=tmp_path / "st", progress=False)
     assert sa.ids != sb.ids[:3]
-    cache, rows_a = fill_store(sa, workers=1, progress=False, root=cache_root)
+    cache, rows_a = fill_store(sa, workers=2, progress=False, root=cache_root)  # process pool
     assert len(cache) == 3
     # the renamed files are found by their pixels, only the new image is analysed
     hits = cache.rows(sb.hashes)
@@ -90,20 +91,27 @@ def test_killed_fill_leaves_usable_cache(tmp_path, monkeypatch):
         np.testing.assert_array_equal(e.salient, ref.salient)
 
 
-def _fill_worker(folder: str, images: np.ndarray) -> None:
-    SaliencyCache(folder, SIDE).fill(images, workers=1, progress=False)
+_FILL = """
+import sys, numpy as np
+from sslseg.saliency.cache import SaliencyCache
+images = np.load(sys.argv[2])[:: int(sys.argv[3])]
+SaliencyCache(sys.argv[1], int(sys.argv[4])).fill(images, workers=1, progress=False)
+"""
 
 
 def test_two_processes_filling_at_once(tmp_path):
     images = _images(6)
+    np.save(tmp_path / "images.npy", images)
     folder = str(tmp_path / "c")
-    ctx = mp.get_context("fork")
-    procs = [ctx.Process(target=_fill_worker, args=(folder, images[::s])) for s in (1, -1)]
+    # two independent interpreters, in opposite order, racing for the same entries
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FILL, folder, str(tmp_path / "images.npy"), s, str(SIDE)]
+        )
+        for s in ("1", "-1")
+    ]
     for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+        assert p.wait(120) == 0
     cache = SaliencyCache(folder, SIDE)
     keys = [content_hash(im) for im in images]
     assert len(cache) == 6 and sorted(cache.hashes.tolist()) == sorted(keys)

@@ -35,6 +35,8 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -344,9 +346,9 @@ class SaliencyCache:
         pool = None
         try:
             if workers > 1:
-                # compile the Numba kernels once here; forked workers inherit them
-                fn(np.array(images[todo[0][1]]))
-                pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+                pool = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
+                )
             for start in range(0, len(todo), COMMIT_EVERY):
                 span = min(COMMIT_EVERY, len(todo) - start)
                 chunk = [
@@ -371,9 +373,31 @@ class SaliencyCache:
         return added
 
 
+def analyse_seeded(rgb: np.ndarray, scale: int = 1, threshold: float = THRESHOLD) -> Any:
+    """:func:`analyse` with OpenCV's RNG re-seeded first.
+
+    GrabCut initialises its colour GMMs with k-means on ``cv::theRNG()``, so without this the
+    mask (and the labels split along it) would depend on what the process analysed before;
+    seeding makes every entry a function of the pixels alone, whichever worker computed it.
+    """
+    import cv2
+
+    cv2.setRNGSeed(0)
+    return analyse(rgb, scale=scale, threshold=threshold)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    # Not "fork": a parent that has run OpenMP/OpenCV thread pools (torch, cv2) can leave a
+    # lock held in the child, which then hangs. A fork server starts clean, imports this
+    # module once (Numba kernels load from their disk cache) and forks workers from there.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 def _analyse_row(rgb: np.ndarray, scale: int, threshold: float) -> tuple[np.ndarray, ...]:
     # compact result for the trip back from the worker process
-    res = analyse(rgb, scale=scale, threshold=threshold)
+    res = analyse_seeded(rgb, scale, threshold)
     k = res.palette.shape[0]
     labels = res.labels.astype(np.uint8 if k <= 256 else np.uint16)
     smap = np.clip(np.round(res.rc * 255), 0, 255).astype(np.uint8)

@@ -1,0 +1,98 @@
+"""Policies: the study's names, their probabilities over many draws, the store hook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sslseg.augment import policies
+from sslseg.augment.saliency_view import SaliencyLookup, SaliencyViews
+from sslseg.augment.views import POLICIES, MultiView, ViewSpec, build_view_maker, simclr_specs
+from sslseg.data.store import open_store
+from sslseg.errors import SslsegError
+
+
+def test_study_names_parse_and_register():
+    expected = {
+        "default": (0.0, "default", 1),
+        "sgd": (1.0, "geometry", 1),
+        "sgd+default": (1.0, "default", 1),
+        "sgd0.5+default": (0.5, "default", 1),
+        "sgd+jitter": (1.0, "jitter", 1),
+        "sgd0.5+jitter": (0.5, "jitter", 1),
+        "sgd0.8+jitter0.8": (0.8, "jitter", 0.8),
+    }
+    for name, (p, after, third) in expected.items():
+        pol = policies.parse_policy(name)
+        assert (pol.saliency, pol.after) == (p, after)
+        if after == "jitter":
+            assert pol.jitter == (third if name.endswith("0.8") else 1.0)
+        assert pol.scale == 1
+        big = policies.parse_policy(f"{name}-200p")
+        assert big.scale == (1 if name == "default" else 2) and big.saliency == p
+        assert name in POLICIES and f"{name}-200p" in POLICIES
+    for bad in ("sgd+blur", "sgd2+default", "sgd+default0.5", "SGD", "sgd-300p"):
+        with pytest.raises(SslsegError, match="policy"):
+            policies.parse_policy(bad)
+
+
+def test_after_part_sets_the_photometric_probabilities():
+    base = simclr_specs(32)
+    assert policies.parse_policy("sgd+default").specs(base) == base
+    (geo, _) = policies.parse_policy("sgd").specs(base)
+    assert (geo.jitter, geo.grey, geo.blur, geo.solarize) == (0, 0, 0, 0)
+    assert (geo.scale, geo.hflip) == (base[0].scale, base[0].hflip)
+    (jit, _) = policies.parse_policy("sgd0.8+jitter0.8").specs(base)
+    assert (jit.jitter, jit.grey, jit.blur) == (0.8, 0, 0)
+    assert jit.brightness == base[0].brightness
+
+
+class _Counting(SaliencyViews):
+    chosen = 0
+
+    def saliency_images(self, indices, device, g, out_size):
+        self.chosen += len(indices)
+        return super().saliency_images(indices, device, g, out_size)
+
+
+class _FlatCache:
+    scale = 1
+
+    def __init__(self, n: int, side: int) -> None:
+        self.labels = np.zeros((n, side, side), np.uint8)
+        self.labels[:, :, side // 2 :] = 1
+        self.palettes = np.tile(np.array([[[200, 10, 10], [10, 10, 200]]], np.uint8), (n, 1, 1))
+        self.counts = np.full(n, 2, np.int32)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.8, 1.0])
+def test_saliency_probability_is_honoured_over_many_draws(p):
+    n, side, calls = 64, 8, 60
+    spec = ViewSpec(size=8, jitter=0, grey=0, blur=0)
+    maker = _Counting([spec, spec], SaliencyLookup(_FlatCache(n, side), np.arange(n)), p=p)
+    batch = torch.full((n, 3, side, side), 128, dtype=torch.uint8)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(calls):
+        maker(batch, torch.arange(n), g)
+    draws = 2 * n * calls  # 7680: binomial sd <= 0.006
+    assert abs(maker.chosen / draws - p) < 0.025
+
+
+def test_build_view_maker_fills_the_cache_from_the_store(tmp_path):
+    store = open_store("sample", side=32, progress=False)
+    specs = simclr_specs(16)
+    assert isinstance(build_view_maker("default", specs, store=store), MultiView)
+    assert isinstance(build_view_maker("default-200p", specs, store=store), MultiView)
+    maker = build_view_maker(
+        "sgd0.5+default", specs, store=store, workers=1, progress=False, cache_root=tmp_path
+    )
+    assert isinstance(maker, SaliencyViews) and maker.p == 0.5
+    assert len(maker.lookup.cache) == len(set(store.hashes))
+    idx = np.array([0, 5, 7])
+    batch = torch.from_numpy(np.array(store.images[idx])).permute(0, 3, 1, 2)
+    views = maker(batch, torch.from_numpy(idx), torch.Generator().manual_seed(0))
+    assert [tuple(v.shape) for v in views] == [(3, 3, 16, 16)] * 2
+    assert all(torch.isfinite(v).all() for v in views)
+    with pytest.raises(SslsegError, match="needs the training store"):
+        build_view_maker("sgd", specs)
