@@ -119,7 +119,8 @@ def _check_same_run(run_root: Path, cfg: PretrainConfig) -> None:
 
     old = yaml.safe_load((run_root / "config.yaml").read_text()) or {}
     new = config_to_dict(cfg)
-    changed = [k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k]]
+    # a key the older run did not have yet is taken to hold its default
+    changed = [k for k in new if k not in RESUMABLE_CHANGES and k in old and old[k] != new[k]]
     if changed:
         k = changed[0]
         raise SslsegError(
