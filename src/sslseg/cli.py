@@ -14,6 +14,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sslseg.experiments.quickstart",
         "the whole pipeline in miniature on the embedded sample (a few minutes on a CPU)",
     ),
+    "saliency": (
+        "sslseg.saliency.command",
+        "HC / RC saliency maps, SaliencyCut masks and region "
+        "images for a folder (or fill the saliency cache)",
+    ),
     "pretrain": ("sslseg.ssl.command", "self-supervised pretraining of a ResNet encoder"),
     "finetune": ("sslseg.seg.command", "fine-tune and test a U-Net on segmentation data"),
     "evaluate": (
