@@ -387,6 +387,8 @@ POLICIES: dict[str, Callable[..., ViewMaker]] = {"default": _default_policy}
 def build_view_maker(policy: str, specs: Sequence[ViewSpec], **context: object) -> ViewMaker:
     """The view maker for ``policy`` over the method's ``specs``."""
     if policy not in POLICIES:
+        import sslseg.augment.policies  # noqa: F401  (registers the study's saliency policies)
+    if policy not in POLICIES:
         raise SslsegError(
             f"config: policy: unknown view policy '{policy}' (choose from {', '.join(POLICIES)})"
         )
