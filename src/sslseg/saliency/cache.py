@@ -463,12 +463,28 @@ def fill_store(
 # ---------------------------------------------------------------------- command
 
 
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """The store options of ``sslseg saliency --cache`` (``--scale``/``--workers`` are shared)."""
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="fill the hashed saliency cache of a store ahead of pretraining (the images SSL "
+        "sees: --source/--root/--side) instead of writing PNGs for a folder",
+    )
+    parser.add_argument("--source", default=None, help="with --cache: data source name")
+    parser.add_argument("--root", default=None, help="with --cache: folder of the source")
+    parser.add_argument("--side", type=int, default=64, help="with --cache: store side (64)")
+    parser.add_argument("--resize", default="squash", help="with --cache: store resize rule")
+    parser.add_argument(
+        "--cache-root",
+        default=None,
+        help="with --cache: folder of saliency caches (default $SSLSEG_CACHE/saliency)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the cache filler (``sslseg saliency --cache`` or ``python -m`` this module)."""
-    parser.add_argument("--source", required=True, help="data source name, e.g. cats-vs-dogs")
-    parser.add_argument("--root", default=None, help="folder of the source")
-    parser.add_argument("--side", type=int, default=64, help="store side in px (default 64)")
-    parser.add_argument("--resize", default="squash", help="store resize rule (default squash)")
+    """Options of the stand-alone filler (``python -m sslseg.saliency.cache``)."""
+    add_cache_arguments(parser)
     parser.add_argument(
         "--scale",
         type=int,
@@ -477,22 +493,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="1: saliency at the store side (100p); 2: on the x2 upscale (200p)",
     )
     parser.add_argument("--workers", type=int, default=None, help="processes (default: cores)")
-    parser.add_argument(
-        "--cache-root",
-        default=None,
-        help="folder holding saliency caches (default $SSLSEG_CACHE/saliency)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Fill the cache of one store ahead of training and print what it holds."""
     from sslseg.data.store import open_store
 
-    store = open_store(args.source, args.root, side=args.side, resize=args.resize)
+    if not args.source:
+        raise SslsegError("--source: needed with --cache (e.g. --source cats-vs-dogs)")
+    if args.workers is not None and args.workers < 1:
+        raise SslsegError(f"--workers: must be >= 1, got {args.workers}")
+    progress = not getattr(args, "quiet", False)
+    store = open_store(
+        args.source, args.root, side=args.side, resize=args.resize, progress=progress
+    )
     t0 = time.perf_counter()
     cache = cache_for_store(store, args.scale, root=args.cache_root)
     before = len(cache)
-    added = cache.fill(store.images, store.hashes, args.workers or default_workers())
+    added = cache.fill(
+        store.images, store.hashes, args.workers or default_workers(), progress=progress
+    )
     seconds = time.perf_counter() - t0
     rate = f", {added / seconds:.1f} img/s" if added else ""
     print(
