@@ -78,6 +78,37 @@ def score_one(pair: tuple[Path, Path], border: str) -> dict[str, float]:
     return out
 
 
+def save_strip(pairs: list[tuple[Path, Path]], path: Path, count: int) -> None:
+    """PNG strip of image / HC / RC / SaliencyCut / region image for ``count`` spaced images."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sslseg.saliency.batch import analyse
+
+    picks = [pairs[i] for i in np.linspace(0, len(pairs) - 1, count).round().astype(int)]
+    titles = ("image", "HC", "RC", "SaliencyCut (RC)", "region image")
+    fig, axes = plt.subplots(count, 5, figsize=(15, 2.6 * count), squeeze=False)
+    for row, (img_path, _) in zip(axes, picks, strict=True):
+        rgb = read_rgb(img_path)
+        res = analyse(rgb)
+        for ax, title, arr in zip(
+            row, titles, (rgb, res.hc, res.rc, res.mask, res.region_image()), strict=True
+        ):
+            ax.imshow(arr, cmap="gray", vmin=0, vmax=1) if arr.ndim == 2 else ax.imshow(arr)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row is axes[0]:
+                ax.set_title(title)
+        row[0].set_ylabel(img_path.stem, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"figure: {path}")
+
+
 def f_measure(p: float, r: float) -> float:
     return (1 + BETA2) * p * r / (BETA2 * p + r) if p + r > 0 else 0.0
 
@@ -91,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trimap-border", choices=("ignore", "fg", "bg"), default="ignore")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N images")
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--figure", type=Path, help="also save an image/HC/RC/cut/regions strip PNG")
+    ap.add_argument("--figure-count", type=int, default=4)
     args = ap.parse_args(argv)
     try:
         masks = {p.stem: p for p in list_images(args.masks)}
@@ -99,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             pairs = pairs[: args.limit]
         if not pairs:
             raise SslsegError(f"{args.masks}: no mask matches an image stem in {args.images}")
+        if args.figure:
+            save_strip(pairs, args.figure, args.figure_count)
         rows = list(map_images(partial(score_one, border=args.trimap_border), pairs, args.workers))
     except SslsegError as exc:
         print(f"error: {exc}", file=sys.stderr)

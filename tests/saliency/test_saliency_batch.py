@@ -9,6 +9,7 @@ import pytest
 from sslseg.errors import SslsegError
 from sslseg.saliency import command
 from sslseg.saliency.batch import analyse, analyse_images, map_images, read_rgb
+from sslseg.saliency.hc import hc
 
 
 def scene(h: int = 90, w: int = 120, seed: int = 0) -> np.ndarray:
@@ -33,20 +34,11 @@ def test_analyse_segmentation_image_separates_object():
         analyse(img, scale=3)
 
 
-def _double(x: int) -> int:
-    return 2 * x
-
-
 def test_map_images_keeps_order_over_processes():
-    assert list(map_images(_double, list(range(7)), workers=2, progress=False)) == [
-        0,
-        2,
-        4,
-        6,
-        8,
-        10,
-        12,
-    ]
+    images = [scene(30, 40, seed=s) for s in range(5)]
+    got = list(map_images(hc, images, workers=2, progress=False))
+    for img, sal in zip(images, got, strict=True):
+        np.testing.assert_array_equal(sal, hc(img))
     res = analyse_images([scene(seed=1), scene(seed=2)], workers=1, progress=False)
     assert len(res) == 2 and res[0].mask.any()
 
@@ -84,11 +76,9 @@ def test_command_bad_input_is_one_line_error(tmp_path):
     with pytest.raises(SslsegError, match="broken.jpg: not a readable image") as exc:
         command.run(_args(tmp_path, workers=2))
     assert "\n" not in str(exc.value)
+    (tmp_path / "in" / "broken.jpg").unlink()
+    (tmp_path / "in").rmdir()
     with pytest.raises(SslsegError, match="not a folder"):
-        command.run(
-            argparse.Namespace(
-                images=str(tmp_path / "nope"), out=str(tmp_path), scale=1, workers=1, quiet=True
-            )
-        )
+        command.run(_args(tmp_path))
     with pytest.raises(SslsegError, match="cannot read|not a readable"):
         read_rgb(tmp_path / "missing.png")

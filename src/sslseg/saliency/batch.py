@@ -7,6 +7,7 @@ No cache lives here (content hashing belongs to the caller).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -122,7 +123,10 @@ def map_images(
                 bar.update(1)
             return
         chunk = max(1, min(16, len(items) // (workers * 4)))
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        # forkserver, not fork: forking a parent that already runs OpenCV / BLAS / tqdm threads
+        # can deadlock a child on a lock held by a thread that was not copied.
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
             for out in pool.map(fn, items, chunksize=chunk):
                 yield out
                 bar.update(1)

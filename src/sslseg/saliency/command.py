@@ -19,9 +19,7 @@ from sslseg.errors import SslsegError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``sslseg saliency``."""
-    parser.add_argument(
-        "images", nargs="?", help="folder of images (jpg, png, ...; not recursive)"
-    )
+    parser.add_argument("images", nargs="?", help="folder of images (jpg, png, ...; not recursive)")
     parser.add_argument(
         "out", nargs="?", help="output folder (maps/, hc/, masks/, regions/ are created)"
     )

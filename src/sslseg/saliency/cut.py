@@ -31,7 +31,7 @@ THRESHOLD = 70 / 255  # fixed binarisation threshold of the papers
 ITERATIONS = 4  # outer dilate/erode rounds (CmCode ``outerIter = 4``)
 GRABCUT_ITERS = 1  # cv2.grabCut iterations per round
 BACKGROUND_BELOW = 0.0  # initial fixed background: saliency below this (0: none, see above)
-WORK_SIDE = 256  # longer side of the copy GrabCut runs on
+WORK_SIDE = 224  # longer side of the copy GrabCut runs on (see docs/saliency.md)
 BORDER = 0.0  # CmCode keeps a 2 % border band background; 0 here (objects touch the border)
 
 
@@ -137,6 +137,9 @@ def saliency_cut(
     fg = sal >= threshold
     trimap = np.where(fg, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     trimap[(sal < background_below) | band] = cv2.GC_BGD
+    # GrabCut's k-means draws from OpenCV's global RNG: seed it so a mask depends only on
+    # the inputs (results can be cached by content hash).
+    cv2.setRNGSeed(0)
     grabcut = _GrabCut(img, grabcut_iters)
     min_change = max(10, int(0.005 * wh * ww))
     for _ in range(max(1, iterations)):

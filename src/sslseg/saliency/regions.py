@@ -10,7 +10,7 @@ smaller than ``min_size = 50`` pixels are merged into a neighbour afterwards.
 scikit-image's ``felzenszwalb`` computes the same thing but takes ~0.3 s on a 600x400 image
 (a float64 argsort of ~1M edges). Here the edges are bucket-sorted on their weight quantised to
 1/64 L*a*b* unit (ties within that resolution are merged in pixel order, which changes no
-threshold test by more than 1/64) and the union-find runs in Numba: ~15 ms per image.
+threshold test by more than 1/64) and the union-find runs in Numba, about 10x faster.
 """
 
 from __future__ import annotations
@@ -25,96 +25,100 @@ _KEY_SCALE = 64.0  # weight resolution of the bucket sort (1/64 L*a*b* unit)
 _N_KEYS = 1 << 16
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")
 def _find(parent: np.ndarray, x: int) -> int:
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-    while parent[x] != root:  # path compression
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
+    while parent[x] != x:  # path halving
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
 
 
 @numba.njit(cache=True, nogil=True)
 def _felzenszwalb(lab: np.ndarray, k: float, min_size: int) -> tuple[np.ndarray, int]:
+    # Edges to the right, lower, lower-right and upper-right neighbour (CmCode's graph),
+    # bucket-sorted by weight, then the F-H merge pass and the min_size pass.
     h, w, _ = lab.shape
     n = h * w
-    # 4 edge directions per pixel: right, down, down-right, up-right (CmCode's 8-neighbourhood)
-    dy = np.array([0, 1, 1, -1])
-    dx = np.array([1, 0, 1, 1])
-    n_edges = 4 * n
-    weight = np.empty(n_edges, dtype=np.float32)
-    key = np.empty(n_edges, dtype=np.int32)
-    hist = np.zeros(_N_KEYS + 1, dtype=np.int64)
-    for d in range(4):
-        for y in range(h):
-            for x in range(w):
-                e = d * n + y * w + x
-                y2 = y + dy[d]
-                x2 = x + dx[d]
-                if y2 < 0 or y2 >= h or x2 >= w:
-                    key[e] = _N_KEYS  # invalid edge, sorted last and skipped
-                    weight[e] = 0.0
+    flat = lab.reshape(n, 3)
+    n_max = 4 * n
+    ea = np.empty(n_max, np.int32)
+    eb = np.empty(n_max, np.int32)
+    ew = np.empty(n_max, np.float32)
+    ek = np.empty(n_max, np.int32)
+    hist = np.zeros(_N_KEYS, np.int32)
+    m = 0
+    for y in range(h):
+        for x in range(w):
+            p = y * w + x
+            for d in range(4):
+                if d == 0:
+                    if x + 1 >= w:
+                        continue
+                    q = p + 1
+                elif d == 1:
+                    if y + 1 >= h:
+                        continue
+                    q = p + w
+                elif d == 2:
+                    if x + 1 >= w or y + 1 >= h:
+                        continue
+                    q = p + w + 1
                 else:
-                    s = 0.0
-                    for c in range(3):
-                        t = lab[y, x, c] - lab[y2, x2, c]
-                        s += t * t
-                    wt = np.sqrt(s)
-                    weight[e] = wt
-                    kk = int(wt * _KEY_SCALE)
-                    if kk > _N_KEYS - 1:
-                        kk = _N_KEYS - 1
-                    key[e] = kk
-                hist[key[e]] += 1
-    # counting sort of the edges by key
-    start = np.empty(_N_KEYS + 1, dtype=np.int64)
+                    if x + 1 >= w or y == 0:
+                        continue
+                    q = p - w + 1
+                a0 = flat[p, 0] - flat[q, 0]
+                a1 = flat[p, 1] - flat[q, 1]
+                a2 = flat[p, 2] - flat[q, 2]
+                wt = np.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
+                kk = int(wt * _KEY_SCALE)
+                if kk > _N_KEYS - 1:
+                    kk = _N_KEYS - 1
+                ea[m] = p
+                eb[m] = q
+                ew[m] = wt
+                ek[m] = kk
+                hist[kk] += 1
+                m += 1
+    start = np.empty(_N_KEYS, np.int32)
     acc = 0
-    for i in range(_N_KEYS + 1):
+    for i in range(_N_KEYS):
         start[i] = acc
         acc += hist[i]
-    n_valid = n_edges - hist[_N_KEYS]
-    order = np.empty(n_edges, dtype=np.int64)
-    for e in range(n_edges):
-        kk = key[e]
-        order[start[kk]] = e
-        start[kk] += 1
-
-    parent = np.arange(n)
-    size = np.ones(n, dtype=np.int64)
-    thresh = np.full(n, k, dtype=np.float64)  # Int(C) + k/|C| with Int = 0, |C| = 1
-    for i in range(n_valid):
-        e = order[i]
-        d = e // n
-        p = e - d * n
-        q = p + dy[d] * w + dx[d]
-        a = _find(parent, p)
-        b = _find(parent, q)
+    sa = np.empty(m, np.int32)
+    sb = np.empty(m, np.int32)
+    sw = np.empty(m, np.float32)
+    for e in range(m):
+        j = start[ek[e]]
+        start[ek[e]] = j + 1
+        sa[j] = ea[e]
+        sb[j] = eb[e]
+        sw[j] = ew[e]
+    parent = np.arange(n).astype(np.int32)
+    size = np.ones(n, np.int32)
+    thresh = np.full(n, np.float32(k), np.float32)
+    kf = np.float32(k)
+    for i in range(m):
+        a = _find(parent, sa[i])
+        b = _find(parent, sb[i])
         if a != b:
-            wt = weight[e]
+            wt = sw[i]
             if wt <= thresh[a] and wt <= thresh[b]:
                 if size[a] < size[b]:
                     a, b = b, a
                 parent[b] = a
                 size[a] += size[b]
-                thresh[a] = wt + k / size[a]
-    for i in range(n_valid):
-        e = order[i]
-        d = e // n
-        p = e - d * n
-        q = p + dy[d] * w + dx[d]
-        a = _find(parent, p)
-        b = _find(parent, q)
+                thresh[a] = wt + kf / size[a]
+    for i in range(m):
+        a = _find(parent, sa[i])
+        b = _find(parent, sb[i])
         if a != b and (size[a] < min_size or size[b] < min_size):
             if size[a] < size[b]:
                 a, b = b, a
             parent[b] = a
             size[a] += size[b]
-
-    labels = np.empty(n, dtype=np.int32)
-    remap = np.full(n, -1, dtype=np.int32)
+    labels = np.empty(n, np.int32)
+    remap = np.full(n, -1, np.int32)
     count = 0
     for p in range(n):
         r = _find(parent, p)
