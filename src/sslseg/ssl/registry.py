@@ -7,11 +7,21 @@ from typing import Any
 
 from sslseg.backbones import FEATURE_DIMS, build_resnet
 from sslseg.errors import SslsegError
+from sslseg.ssl.barlow_twins import BarlowTwins
 from sslseg.ssl.base import Method
+from sslseg.ssl.byol import BYOL
+from sslseg.ssl.moco import MoCo
 from sslseg.ssl.simclr import SimCLR
+from sslseg.ssl.simsiam import SimSiam
+from sslseg.ssl.swav import SwAV
 
 REGISTRY: dict[str, type[Method]] = {
     "simclr": SimCLR,
+    "moco": MoCo,
+    "byol": BYOL,
+    "simsiam": SimSiam,
+    "swav": SwAV,
+    "barlow_twins": BarlowTwins,
 }
 
 

@@ -1,0 +1,121 @@
+"""BYOL (Grill et al., 2020, "Bootstrap Your Own Latent: A New Approach to Self-Supervised
+Learning", NeurIPS, arXiv:2006.07733).
+
+An online network (backbone, projector, predictor) predicts the projection of the other view
+made by a target network (backbone, projector) that is an exponential moving average of the
+online one, ``xi <- tau xi + (1 - tau) theta`` (section 3.1), with
+``tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2`` rising to 1 over the K training steps
+(section 3.2). The loss of one direction is ``||p/|p| - z'/|z'| ||^2 = 2 - 2 cos(p, z')`` (eq. 2),
+symmetrised over the two views (eq. 3); here their mean, so that its scale (and the learning
+rate that suits it) is that of one direction. The target network is a submodule without
+gradients, so it is in ``state_dict`` and in every checkpoint; the exported backbone is the
+online one.
+
+Defaults for small images: 4096-d hidden, 256-d output (paper, also solo-learn's CIFAR
+recipe), ``tau_base`` = 0.99 (lightly's and solo-learn's CIFAR recipes; 0.996 on ImageNet),
+the paper's asymmetric views (table 6: blur p = 1.0 / 0.1, solarisation p = 0 / 0.2).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from lightly.loss import NegativeCosineSimilarity
+from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
+from lightly.models.utils import deactivate_requires_grad, update_momentum
+from torch import Tensor, nn
+
+from sslseg.augment.views import ViewSpec
+from sslseg.errors import SslsegError
+from sslseg.ssl.base import Method
+
+
+def cosine_momentum(progress: float, start: float, end: float = 1.0) -> float:
+    """BYOL's target decay at ``progress`` = k / K: ``end - (end - start)(cos(pi k/K) + 1)/2``."""
+    progress = min(max(progress, 0.0), 1.0)
+    return end - (end - start) * (math.cos(math.pi * progress) + 1) / 2
+
+
+class BYOL(Method):
+    """BYOL: online backbone + projector + predictor, momentum target, 2 - 2 cos.
+
+    ``momentum``: tau_base (0.99). ``momentum_end``: tau at the last step (1.0, paper).
+    ``hidden_dim``/``out_dim``: projector and predictor widths (4096 / 256, paper).
+    ``concat_views``: both views through each network as one batch.
+    """
+
+    name = "byol"
+    paper = "Grill et al. 2020, BYOL, arXiv:2006.07733"
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        *,
+        momentum: float = 0.99,
+        momentum_end: float = 1.0,
+        hidden_dim: int = 4096,
+        out_dim: int = 256,
+        concat_views: bool = True,
+    ) -> None:
+        super().__init__(backbone, feature_dim)
+        if not 0 <= momentum <= momentum_end <= 1:
+            raise SslsegError(
+                f"config: momentum: need 0 <= momentum <= momentum_end <= 1, got "
+                f"{momentum} and {momentum_end}"
+            )
+        self.projection = BYOLProjectionHead(feature_dim, hidden_dim, out_dim)
+        self.prediction = BYOLPredictionHead(out_dim, hidden_dim, out_dim)
+        self.backbone_momentum = copy.deepcopy(backbone)
+        self.projection_momentum = copy.deepcopy(self.projection)
+        deactivate_requires_grad(self.backbone_momentum)
+        deactivate_requires_grad(self.projection_momentum)
+        self.criterion = NegativeCosineSimilarity()
+        self.momentum = momentum
+        self.momentum_end = momentum_end
+        self.concat_views = concat_views
+
+    @classmethod
+    def view_specs(cls, size: int) -> list[ViewSpec]:
+        """BYOL's asymmetric pair (table 6): crop (0.08, 1), flip, jitter (0.4, 0.4, 0.2, 0.1)
+        with p = 0.8, greyscale 0.2; blur 1.0 / 0.1; solarisation 0.0 / 0.2."""
+        first = ViewSpec(
+            size=size, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, blur=1.0, solarize=0.0
+        )
+        second = ViewSpec(
+            size=size, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, blur=0.1, solarize=0.2
+        )
+        return [first, second]
+
+    def _encode(self, backbone: nn.Module, head: nn.Module, views: list[Tensor]) -> list[Tensor]:
+        if self.concat_views:
+            return list(head(backbone(torch.cat(views)).flatten(1)).chunk(len(views)))
+        return [head(backbone(v).flatten(1)) for v in views]
+
+    def loss(self, p0: Tensor, p1: Tensor, z0: Tensor, z1: Tensor) -> Tensor:
+        """Mean over both directions of ``2 - 2 cos(p_i, z_j)`` (targets are not differentiated)."""
+        d01 = self.criterion(p0.float(), z1.detach().float())  # = -mean cos
+        d10 = self.criterion(p1.float(), z0.detach().float())
+        return 0.5 * ((2 + 2 * d01) + (2 + 2 * d10))
+
+    def training_step(self, views: list[Tensor]) -> Tensor:
+        if len(views) != 2:
+            raise SslsegError(f"byol: needs exactly 2 views per image, got {len(views)}")
+        if self.concat_views:
+            z = self.projection(self.backbone(torch.cat(views)).flatten(1))
+            p0, p1 = self.prediction(z).chunk(2)
+        else:
+            p0, p1 = (
+                self.prediction(z) for z in self._encode(self.backbone, self.projection, views)
+            )
+        with torch.no_grad():
+            z0, z1 = self._encode(self.backbone_momentum, self.projection_momentum, views)
+        return self.loss(p0, p1, z0, z1)
+
+    @torch.no_grad()
+    def after_step(self, progress: float) -> None:
+        tau = cosine_momentum(progress, self.momentum, self.momentum_end)
+        update_momentum(self.backbone, self.backbone_momentum, tau)
+        update_momentum(self.projection, self.projection_momentum, tau)

@@ -1,0 +1,145 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from sslseg.augment.views import MultiView
+from sslseg.errors import SslsegError
+from sslseg.runs import RunDir
+from sslseg.ssl.byol import BYOL, cosine_momentum
+from sslseg.ssl.registry import REGISTRY, build_method
+from sslseg.ssl.train import TrainSettings, export, pretrain
+
+
+def tiny_backbone() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+
+
+def tiny_byol(**options) -> BYOL:
+    torch.manual_seed(0)
+    return BYOL(tiny_backbone(), 8, hidden_dim=16, out_dim=8, **options)
+
+
+def _two_minus_two_cos_by_hand(p0, p1, z0, z1):
+    """BYOL eq. (2) ||p/|p| - z/|z| ||^2 per sample, mean over the batch and both directions."""
+
+    def term(p, z):
+        return sum(
+            float(((a / a.norm() - b / b.norm()) ** 2).sum())
+            for a, b in zip(p.double(), z.double(), strict=True)
+        ) / len(p)
+
+    return 0.5 * (term(p0, z1) + term(p1, z0))
+
+
+def test_loss_equals_two_minus_two_cos():
+    g = torch.Generator().manual_seed(0)
+    p0, p1, z0, z1 = (torch.randn(5, 7, generator=g) for _ in range(4))
+    method = tiny_byol()
+    assert float(method.loss(p0, p1, z0, z1)) == pytest.approx(
+        _two_minus_two_cos_by_hand(p0, p1, z0, z1), rel=1e-5
+    )
+    # identical directions cost 0, opposite ones 4
+    assert float(method.loss(p0, p1, 3 * p1, 2 * p0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(method.loss(p0, p1, -p1, -p0)) == pytest.approx(4.0, abs=1e-6)
+
+
+def test_targets_get_no_gradient():
+    p0, p1, z0, z1 = (torch.randn(3, 4, requires_grad=True) for _ in range(4))
+    tiny_byol().loss(p0, p1, z0, z1).backward()
+    assert p0.grad.abs().sum() > 0 and z0.grad is None and z1.grad is None
+
+
+def test_cosine_momentum_schedule():
+    assert cosine_momentum(0.0, 0.99) == pytest.approx(0.99)
+    assert cosine_momentum(0.5, 0.99) == pytest.approx(0.995)
+    assert cosine_momentum(1.0, 0.99) == pytest.approx(1.0)
+    assert cosine_momentum(0.25, 0.99) == pytest.approx(1 - 0.01 * (math.cos(math.pi / 4) + 1) / 2)
+
+
+@pytest.mark.parametrize("progress", [0.0, 0.3])
+def test_after_step_moves_target_towards_online_with_the_scheduled_momentum(progress):
+    method = tiny_byol(momentum=0.9)
+    with torch.no_grad():
+        for p in method.parameters():
+            if p.requires_grad:
+                p.add_(0.5)
+    pairs = [
+        (method.backbone, method.backbone_momentum),
+        (method.projection, method.projection_momentum),
+    ]
+    before = [[p.clone() for p in t.parameters()] for _, t in pairs]
+    method.after_step(progress)
+    tau = cosine_momentum(progress, 0.9)
+    for (online, target), old in zip(pairs, before, strict=True):
+        for o, t_old, t_new in zip(online.parameters(), old, target.parameters(), strict=True):
+            assert torch.allclose(t_new, tau * t_old + (1 - tau) * o, atol=1e-6)
+
+
+def test_views_are_the_papers_asymmetric_pair():
+    first, second = BYOL.view_specs(32)
+    assert (first.blur, first.solarize) == (1.0, 0.0)
+    assert (second.blur, second.solarize) == (0.1, 0.2)
+    assert (first.brightness, first.contrast, first.saturation, first.hue) == (0.4, 0.4, 0.2, 0.1)
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
+    views = MultiView(BYOL.view_specs(8))
+    settings = TrainSettings(
+        epochs=2, batch_size=8, lr=0.1, warmup_epochs=1, progress=False, seed=3
+    )
+    whole = tiny_byol()
+    pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, _record):
+        if epoch == 1:
+            raise Killed
+
+    run_b = RunDir(tmp_path / "b").create()
+    with pytest.raises(Killed):
+        pretrain(tiny_byol(), images, views, settings, run_b, on_epoch_end=kill)
+    resumed = tiny_byol()
+    pretrain(resumed, images, views, settings, run_b)
+    state_a, state_b = whole.state_dict(), resumed.state_dict()
+    assert any(k.startswith("backbone_momentum.") for k in state_a)
+    for k in state_a:
+        assert torch.equal(state_a[k], state_b[k]), k
+    # the target lags behind the online network
+    assert not torch.equal(state_a["backbone.0.weight"], state_a["backbone_momentum.0.weight"])
+
+
+def test_resnet18_step_and_export_loads_into_torchvision(tmp_path):
+    method = build_method("byol", "resnet18", "cifar", hidden_dim=64)
+    assert REGISTRY["byol"] is BYOL
+    method.training_step([torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)]).backward()
+    method.after_step(0.1)
+    run = RunDir(tmp_path).create()
+    state = torch.load(
+        export(method, run, {"arch": "resnet18", "stem": "cifar"}), weights_only=True
+    )
+    model = torchvision.models.resnet18()
+    model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    model.maxpool = nn.Identity()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+    assert torch.equal(state["conv1.weight"], method.backbone.conv1.weight)
+
+
+def test_option_errors():
+    with pytest.raises(SslsegError, match="momentum"):
+        tiny_byol(momentum=1.1)
+    with pytest.raises(SslsegError, match="2 views"):
+        tiny_byol().training_step([torch.randn(2, 3, 8, 8)] * 3)

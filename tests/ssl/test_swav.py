@@ -1,0 +1,183 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from lightly.loss.swav_loss import sinkhorn
+from torch import nn
+
+from sslseg.augment.views import MultiView
+from sslseg.errors import SslsegError
+from sslseg.runs import RunDir
+from sslseg.ssl.registry import REGISTRY, build_method
+from sslseg.ssl.swav import SwAV
+from sslseg.ssl.train import TrainSettings, export, pretrain
+
+
+def tiny_swav(**options) -> SwAV:
+    torch.manual_seed(0)
+    backbone = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+    return SwAV(
+        backbone,
+        8,
+        **{
+            "hidden_dim": 16,
+            "out_dim": 8,
+            "n_prototypes": 5,
+            "freeze_prototypes_steps": 2,
+            **options,
+        },
+    )
+
+
+def _sinkhorn_by_hand(scores, iterations, eps):
+    """SwAV Algorithm 1 (official code) with lists: Q = exp(S/eps)^T, alternately make the
+    prototype rows sum to 1/K and the sample columns to 1/B; return B x K codes * B."""
+    b, k = scores.shape
+    q = [[math.exp(float(scores[i, j]) / eps) for i in range(b)] for j in range(k)]
+    total = sum(map(sum, q))
+    q = [[x / total for x in row] for row in q]
+    for _ in range(iterations):
+        q = [[x / sum(row) / k for x in row] for row in q]
+        cols = [sum(q[j][i] for j in range(k)) for i in range(b)]
+        q = [[q[j][i] / cols[i] / b for i in range(b)] for j in range(k)]
+    return torch.tensor([[q[j][i] * b for j in range(k)] for i in range(b)], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("iterations", [1, 3, 10])
+def test_sinkhorn_equals_the_algorithm(iterations):
+    g = torch.Generator().manual_seed(0)
+    scores = F.normalize(torch.randn(6, 4, generator=g), dim=1)
+    q = sinkhorn(scores.double(), iterations=iterations, epsilon=0.5)
+    assert torch.allclose(q, _sinkhorn_by_hand(scores, iterations, 0.5), atol=1e-9)
+
+
+def test_sinkhorn_assignments_sum_to_the_marginals():
+    g = torch.Generator().manual_seed(1)
+    b, k = 32, 8
+    # uneven scores: most samples prefer prototype 0
+    scores = F.normalize(torch.randn(b, k, generator=g) + torch.tensor([2.0] + [0.0] * 7), dim=1)
+    for iterations in (3, 50):
+        q = sinkhorn(scores.double(), iterations=iterations, epsilon=0.05)
+        # every sample's code is a distribution over prototypes (exact after the last step)
+        assert torch.allclose(q.sum(1), torch.ones(b, dtype=torch.float64), atol=1e-9)
+    # the batch is split equally among prototypes: B/K samples each, at convergence
+    assert torch.allclose(q.sum(0), torch.full((k,), b / k, dtype=torch.float64), atol=1e-4)
+    # three iterations already move far towards equal partition from the plain softmax
+    soft = torch.softmax(scores.double() / 0.05, dim=1).sum(0)
+    three = sinkhorn(scores.double(), iterations=3, epsilon=0.05).sum(0)
+    assert (three - b / k).abs().max() < 0.2 * (soft - b / k).abs().max()
+
+
+def _swav_loss_by_hand(s0, s1, t, eps, iterations):
+    """Eq. (1)-(2): each view predicts the other's codes, -sum_k q_k log softmax(s/t)_k."""
+
+    def ce(s, q):
+        total = 0.0
+        for i in range(len(s)):
+            logits = [float(x) / t for x in s[i]]
+            log_z = math.log(sum(math.exp(v) for v in logits))
+            total -= sum(float(q[i, j]) * (logits[j] - log_z) for j in range(len(logits)))
+        return total / len(s)
+
+    q0, q1 = _sinkhorn_by_hand(s0, iterations, eps), _sinkhorn_by_hand(s1, iterations, eps)
+    return 0.5 * (ce(s1, q0) + ce(s0, q1))
+
+
+def test_swapped_prediction_loss_equals_the_formula():
+    g = torch.Generator().manual_seed(2)
+    s0, s1 = (F.normalize(torch.randn(6, 5, generator=g), dim=1) for _ in range(2))
+    method = tiny_swav(temperature=0.1, sinkhorn_epsilon=0.05, sinkhorn_iterations=3)
+    loss = method.criterion([s0.double(), s1.double()], [])
+    assert float(loss) == pytest.approx(_swav_loss_by_hand(s0, s1, 0.1, 0.05, 3), rel=1e-6)
+
+
+def test_training_step_gives_a_scalar_with_normalised_prototypes():
+    method = tiny_swav()
+    with torch.no_grad():
+        method.prototypes.heads[0].weight.mul_(3.0)
+    loss = method.training_step([torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)])
+    assert loss.shape == () and torch.isfinite(loss)
+    norms = method.prototypes.heads[0].weight.norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-6)
+
+
+def test_prototypes_frozen_for_the_first_steps_then_trained():
+    method = tiny_swav(freeze_prototypes_steps=2)
+    weight = method.prototypes.heads[0].weight
+    opt = torch.optim.SGD(method.parameters(), lr=0.5, momentum=0.9, weight_decay=0.1)
+    views = [torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8)]
+    start = F.normalize(weight.detach().clone(), dim=1)
+    for step in range(3):
+        opt.zero_grad()
+        method.training_step(views).backward()
+        frozen = step < 2
+        assert method.prototypes_frozen is frozen
+        assert bool(weight.grad.abs().sum() == 0) is frozen
+        assert method.backbone[0].weight.grad.abs().sum() > 0  # the rest trains throughout
+        opt.step()
+        method.after_step((step + 1) / 3)
+        direction = F.normalize(weight.detach(), dim=1)
+        # weight decay only rescales a frozen prototype; normalisation undoes it
+        assert torch.allclose(direction, start, atol=1e-6) is frozen
+    assert method.state_dict()["_extra_state"] == {"steps_done": 3}
+    fresh = tiny_swav()
+    fresh.load_state_dict(method.state_dict())
+    assert fresh.steps_done == 3 and not fresh.prototypes_frozen
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
+    views = MultiView(SwAV.view_specs(8))
+    settings = TrainSettings(
+        epochs=3, batch_size=8, lr=0.1, warmup_epochs=1, progress=False, seed=2
+    )
+    whole = tiny_swav(freeze_prototypes_steps=4)  # unfrozen during epoch 2 of 3
+    pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, _record):
+        if epoch == 1:
+            raise Killed
+
+    run_b = RunDir(tmp_path / "b").create()
+    with pytest.raises(Killed):
+        pretrain(
+            tiny_swav(freeze_prototypes_steps=4), images, views, settings, run_b, on_epoch_end=kill
+        )
+    resumed = tiny_swav(freeze_prototypes_steps=4)
+    pretrain(resumed, images, views, settings, run_b)
+    assert whole.steps_done == resumed.steps_done == 9
+    state_a, state_b = whole.state_dict(), resumed.state_dict()
+    for k in state_a:
+        if k != "_extra_state":
+            assert torch.equal(state_a[k], state_b[k]), k
+
+
+def test_resnet18_step_and_export_loads_into_torchvision(tmp_path):
+    method = build_method("swav", "resnet18", "imagenet", hidden_dim=64, n_prototypes=16)
+    assert REGISTRY["swav"] is SwAV
+    method.training_step([torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]).backward()
+    method.after_step(0.5)
+    state = torch.load(export(method, RunDir(tmp_path).create(), {}), weights_only=True)
+    missing, unexpected = torchvision.models.resnet18().load_state_dict(state, strict=False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+
+
+def test_option_errors():
+    with pytest.raises(SslsegError, match="temperature"):
+        tiny_swav(temperature=0)
+    with pytest.raises(SslsegError, match="n_prototypes"):
+        tiny_swav(n_prototypes=1)
+    with pytest.raises(SslsegError, match="at least 2 views"):
+        tiny_swav().training_step([torch.randn(2, 3, 8, 8)])
