@@ -44,7 +44,7 @@ def build_resnet(arch: str = "resnet18", stem: str = "imagenet") -> nn.Module:
 def encoder_state_dict(backbone: nn.Module) -> dict[str, torch.Tensor]:
     """The backbone's weights in torchvision naming, without ``fc``, as CPU tensors."""
     return {
-        k: v.detach().cpu().clone()
+        k: v.detach().cpu().contiguous().clone()
         for k, v in backbone.state_dict().items()
         if not k.startswith("fc.")
     }

@@ -39,7 +39,7 @@ class PretrainConfig:
     lr: float = 0.06
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    temperature: float = 0.5
+    temperature: float | None = None  # None: the method's own default (SimCLR 0.5)
     warmup_epochs: float = 1.0
     seed: int = 0
     policy: str = "default"
@@ -56,7 +56,11 @@ class PretrainConfig:
         require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
-        require(self.temperature > 0, "temperature", f"must be > 0, got {self.temperature}")
+        require(
+            self.temperature is None or self.temperature > 0,
+            "temperature",
+            f"must be > 0, got {self.temperature}",
+        )
         require(
             0 <= self.warmup_epochs <= self.epochs,
             "warmup_epochs",
@@ -152,7 +156,9 @@ def build(cfg: PretrainConfig) -> Any:
     from sslseg.ssl.registry import REGISTRY, build_method, method_options
 
     options = dict(cfg.method_options)
-    if cfg.method in REGISTRY and "temperature" in method_options(REGISTRY[cfg.method]):
+    if cfg.temperature is not None and cfg.method in REGISTRY:
+        if "temperature" not in method_options(REGISTRY[cfg.method]):
+            raise SslsegError(f"config: temperature: method '{cfg.method}' has no temperature")
         options.setdefault("temperature", cfg.temperature)
     return build_method(cfg.method, cfg.arch, cfg.stem, **options)
 
