@@ -136,3 +136,9 @@ def test_upscaled_cache_holds_2x_label_maps(tmp_path):
     assert cache.labels.shape == (2, 2 * SIDE, 2 * SIDE)
     ref = analyse(images[1], scale=2)
     np.testing.assert_array_equal(cache.entry(content_hash(images[1])).labels, ref.labels)
+
+
+def test_default_folder_names_settings_and_saliency_code(tmp_path):
+    folder = cache_mod.default_folder("cats-vs-dogs", 64, 2, root=tmp_path)
+    fp = cache_mod.algorithm_fingerprint()
+    assert len(fp) == 8 and folder.name == f"cats-vs-dogs-64px-x2-t70-v1-{fp}"

@@ -6,8 +6,9 @@ again through a hash of the decoded pixels, and only recoloured at training time
 is the store's content hash (:func:`sslseg.data.store.content_hash`: blake2b of the decoded
 ``S x S x 3`` pixels the pretraining sees), so a renamed or duplicated file hits the same entry.
 
-One cache folder per (dataset, side, scale, threshold), by default
-``$SSLSEG_CACHE/saliency/<source>-<side>px-x<scale>-t<threshold>-v<version>/``:
+One cache folder per (dataset, side, scale, threshold, saliency code), by default
+``$SSLSEG_CACHE/saliency/<source>-<side>px-x<scale>-t<threshold>-v<version>-<code>/``, where
+``<code>`` is :func:`algorithm_fingerprint` of the saliency sources:
 
 - ``meta.json``: the settings and the fixed row shapes;
 - ``labels.bin``: rows of ``H x W`` region labels (uint8 when the palette bound fits, else
@@ -77,7 +78,25 @@ def default_folder(
     from sslseg.data.store import cache_dir
 
     base = Path(root) if root is not None else cache_dir() / "saliency"
-    return base / f"{source}-{side}px-x{scale}-t{round(threshold * 255)}-v{CACHE_VERSION}"
+    name = f"{source}-{side}px-x{scale}-t{round(threshold * 255)}-v{CACHE_VERSION}"
+    return base / f"{name}-{algorithm_fingerprint()}"
+
+
+def algorithm_fingerprint() -> str:
+    """8 hex digits of the saliency code (HC, RC, regions, SaliencyCut, pipeline) source.
+
+    Part of the default folder name, so that entries computed by an older version of the
+    algorithm are never served after it changes (a new folder is filled instead).
+    """
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=4)
+    here = Path(__file__).parent
+    for name in ("_image.py", "hc.py", "rc.py", "regions.py", "cut.py", "batch.py"):
+        path = here / name
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
