@@ -42,7 +42,7 @@ class PlainPet(Dataset):
         image = Image.open(path).convert("RGB").resize((self.side, self.side), Image.BILINEAR)
         trimap = Image.open(self.root / "annotations" / "trimaps" / f"{path.stem}.png")
         trimap = np.asarray(trimap.resize((self.side, self.side), Image.NEAREST))
-        x = torch.from_numpy(np.asarray(image)).permute(2, 0, 1).float() / 255
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255
         x = (x - torch.tensor(IMAGENET_MEAN).view(3, 1, 1)) / torch.tensor(IMAGENET_STD).view(
             3, 1, 1
         )

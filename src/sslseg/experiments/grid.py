@@ -109,11 +109,12 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progre
         overrides = [f"{k}={v}" for k, v in config.pretrain.items()]
         overrides += [
             f"source={model.pretrain_source}",
-            f"root={model.pretrain_root}",
             f"seed={seed}",
             f"out={folder}",
             f"progress={progress}",
         ]
+        if model.pretrain_root:
+            overrides.append(f"root={model.pretrain_root}")
         pretrain_command.run(
             argparse.Namespace(config=None, overrides=overrides, export_only=False)
         )
