@@ -84,3 +84,27 @@ def test_train_subsets_are_nested():
     small, large = train_subset(split, 0.2, 4), train_subset(split, 0.6, 4)
     assert set(small.train) < set(large.train) <= set(split.train)
     assert np.array_equal(small.test, split.test) and np.array_equal(small.val, split.val)
+
+
+def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, monkeypatch):
+    from sslseg.experiments.grid import ModelSpec, ensure_encoder
+    from sslseg.ssl import command as pretrain_command
+
+    calls = []
+
+    def fake_run(args):
+        calls.append(args.overrides)
+        out = next(o for o in args.overrides if o.startswith("out=")).split("=", 1)[1]
+        (tmp_path / out).mkdir(parents=True, exist_ok=True)
+        (tmp_path / out / "encoder.pt").write_bytes(b"x")
+        return 0
+
+    monkeypatch.setattr(pretrain_command, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    config = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 2}"])
+    model = ModelSpec("ssl-sample", pretrain_source="sample")
+    first = ensure_encoder(config, model, 3, progress=False)
+    assert ensure_encoder(config, model, 3, progress=False) == first  # reused, not redone
+    assert len(calls) == 1
+    assert "epochs=2" in calls[0] and "source=sample" in calls[0] and "seed=3" in calls[0]
+    assert not any(o.startswith("root=") for o in calls[0])
