@@ -32,8 +32,9 @@ import torch
 
 from sslseg.augment.views import MultiView, simclr_specs
 from sslseg.data.store import open_store
+from sslseg.devices import pick_device
 from sslseg.ssl.registry import build_method
-from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch, resolve_device
+from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats-vs-dogs"
 
@@ -166,7 +167,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="auto")
     args = p.parse_args()
-    device = resolve_device(args.device)
+    device = pick_device(args.device)
     store = open_store("cats-vs-dogs", args.root, side=args.side, progress=False)
     images = np.asarray(store.images)  # in memory for all three, like a warm page cache
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

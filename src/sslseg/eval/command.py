@@ -22,9 +22,10 @@ import numpy as np
 
 from sslseg.config import config_to_dict, load_config, require
 from sslseg.data.store import Store, open_store
+from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.eval.clustering import kmeans_scores, subsample, tsne_embedding
-from sslseg.eval.features import cached_features, pick_device, resolve_encoder
+from sslseg.eval.features import cached_features, resolve_encoder
 from sslseg.eval.knn import knn_accuracy
 from sslseg.eval.linear import DEFAULT_FRACTIONS, linear_curve
 from sslseg.eval.plots import plot_label_fractions, plot_tsne

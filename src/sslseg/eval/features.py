@@ -140,19 +140,6 @@ def resolve_encoder(
     return Encoder(model.eval(), name or path.stem, str(path), f"file-{file_hash(path)}", meta)
 
 
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise SslsegError(f"config: device: '{device}' is not a torch device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SslsegError(f"config: device: '{device}' asked for but CUDA is not available")
-    return dev
-
-
 @torch.no_grad()
 def extract_features(
     model: nn.Module,

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from sslseg.config import config_to_dict, require
 from sslseg.data.splits import Split, make_split
 from sslseg.data.store import Store, open_store
+from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
@@ -93,14 +94,6 @@ def train_subset(split: Split, fraction: float, seed: int) -> Split:
     order = np.random.default_rng([seed, 2]).permutation(split.train)
     kept = np.sort(order[: max(1, round(fraction * len(order)))])
     return Split(split.dev_fraction, kept, split.val, split.test)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SslsegError(f"config: device: '{name}' asked for but no CUDA GPU is available")
-    return torch.device(name)
 
 
 class BatchLoader:

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from sslseg.augment.views import ViewMaker
 from sslseg.backbones import save_encoder
+from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.ssl.base import Method
@@ -91,23 +92,6 @@ def init_distributed(device: str = "auto") -> tuple[int, int]:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if use_cuda else "gloo")
     return world()
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → this process's GPU if there is one, else the CPU."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise SslsegError(f"config: device: '{device}' is not a torch device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SslsegError(f"config: device: '{device}' asked for but CUDA is not available")
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return dev
 
 
 # ---------------------------------------------------------------- optimisation
@@ -214,7 +198,7 @@ def pretrain(
             f"config: precision: '{s.precision}' is not one of {', '.join(PRECISIONS)}"
         )
     rank, world_size = world()
-    device = resolve_device(s.device)
+    device = pick_device(s.device)
     n = len(images)
     steps_per_epoch = n // (s.batch_size * world_size)
     if steps_per_epoch < 1:
