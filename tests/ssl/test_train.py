@@ -205,3 +205,24 @@ def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
     assert check["steps"] == 32 // (4 * 2)
     assert len(RunDir(tmp_path / "run").read_log()) == 2
     assert (tmp_path / "run" / "encoder.pt").is_file()
+
+
+def test_unknown_policy_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "never"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sslseg.cli",
+            "pretrain",
+            "source=sample",
+            "policy=fancy",
+            f"out={out}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "policy: unknown view policy 'fancy'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
