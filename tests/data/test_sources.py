@@ -108,3 +108,35 @@ def test_shared_cifar10_folders(shared_data):
     items = source.items()
     assert len(source.class_names) == 10
     assert len(items) == len(list_images(shared_data / "cifar10" / "test" / "cat")) * 10
+
+
+def test_torchvision_cifar10_pickles(tmp_path):
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    names = ["airplane", "automobile"] + [f"c{i}" for i in range(8)]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": names}))
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    (folder / "test_batch").write_bytes(pickle.dumps({b"data": data, b"labels": [1, 0]}))
+    source = make_source("cifar10", tmp_path, split="test")
+    items = source.items()
+    assert [i.label for i in items] == [1, 0] and source.class_names[:2] == names[:2]
+    image = source.read_image(items[1])
+    assert image.shape == (32, 32, 3)
+    # channel-planar rows: red plane first, so pixel (0, 0) is (R0, G0, B0) of the row
+    assert image[0, 0].tolist() == [data[1, 0], data[1, 1024], data[1, 2048]]
+
+
+def test_stl10_binary_is_column_major(tmp_path):
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    planes = np.zeros((1, 3, 96, 96), np.uint8)
+    planes[0, 0, 5, 2] = 200  # stored transposed: column 5, row 2 of the red plane
+    planes.tofile(folder / "train_X.bin")
+    np.array([3], np.uint8).tofile(folder / "train_y.bin")
+    source = make_source("stl10", tmp_path, split="train")
+    (item,) = source.items()
+    assert item.label == 2
+    image = source.read_image(item)
+    assert image.shape == (96, 96, 3) and image[2, 5, 0] == 200
