@@ -128,36 +128,46 @@ def render_report(
         "images). Interval: 95% hierarchical paired bootstrap (seeds, then test images, "
         f"{n_boot} replicates); a gain is called real when the interval excludes 0.",
         "",
-        "| Model | Dev split | seeds | ΔIoU | 95% interval | verdict |",
-        "|---|---|---|---|---|---|",
+        "| Model | Dev split | seeds | ΔIoU | 95% interval | verdict | after Bonferroni |",
+        "|---|---|---|---|---|---|---|",
     ]
+    compared = [
+        (model, fraction, pairs)
+        for model in models
+        if model != baseline
+        for fraction in fractions
+        if (
+            pairs := _paired(
+                groups.get((model, fraction), []), groups.get((baseline, fraction), [])
+            )
+        )
+    ]
+    strict_level = 1 - 0.05 / max(len(compared), 1)
     verdicts = []
-    for model in models:
-        if model == baseline:
-            continue
-        for fraction in fractions:
-            pairs = _paired(groups.get((model, fraction), []), groups.get((baseline, fraction), []))
-            if not pairs:
-                continue
-            diff = paired_iou_difference(
-                [read_per_image(m["run"]) for m, _ in pairs],
-                [read_per_image(b["run"]) for _, b in pairs],
-                n_boot=n_boot,
-            )
-            verdict = (
-                "real gain"
-                if diff.low > 0
-                else "real loss"
-                if diff.high < 0
-                else "no significant difference"
-            )
-            verdicts.append((model, fraction, verdict, diff))
-            out.append(
-                f"| {pairs[0][0].get('label') or model} | {round(fraction * 100)} | "
-                f"{len(pairs)} | {diff.mean:+.4f} | [{diff.low:+.4f}, {diff.high:+.4f}] | "
-                f"{verdict} |"
-            )
-    out += ["", "## Conclusion", ""]
+    for model, fraction, pairs in compared:
+        runs = (
+            [read_per_image(m["run"]) for m, _ in pairs],
+            [read_per_image(b["run"]) for _, b in pairs],
+        )
+        diff = paired_iou_difference(*runs, n_boot=n_boot)
+        # same bootstrap seed, so the same replicates, read at the family-wise level
+        strict = paired_iou_difference(*runs, n_boot=n_boot, level=strict_level)
+        verdicts.append((model, fraction, _verdict(diff), diff))
+        out.append(
+            f"| {pairs[0][0].get('label') or model} | {round(fraction * 100)} | "
+            f"{len(pairs)} | {diff.mean:+.4f} | [{diff.low:+.4f}, {diff.high:+.4f}] | "
+            f"{_verdict(diff)} | {_verdict(strict)} |"
+        )
+    out += [
+        "",
+        f"{len(compared)} comparison{'s' if len(compared) != 1 else ''}: at 95% each, about "
+        f"{0.05 * len(compared):.1f} false calls are expected when nothing differs; the last "
+        "column holds each verdict at the "
+        f"Bonferroni level 1 − 0.05/{max(len(compared), 1)}.",
+        "",
+        "## Conclusion",
+        "",
+    ]
     if not verdicts:
         out.append("No pretrained model shares seeds with the baseline, so nothing is compared.")
     for model, fraction, verdict, diff in verdicts:
@@ -166,6 +176,14 @@ def render_report(
             f"[{diff.low:+.4f}, {diff.high:+.4f}])."
         )
     return "\n".join(out) + "\n"
+
+
+def _verdict(diff: Interval) -> str:
+    if diff.low > 0:
+        return "real gain"
+    if diff.high < 0:
+        return "real loss"
+    return "no significant difference"
 
 
 def _paired(model_rows: list[dict], base_rows: list[dict]) -> list[tuple[dict, dict]]:
