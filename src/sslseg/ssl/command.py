@@ -252,19 +252,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m sslseg.ssl.command``), same behaviour as the CLI."""
+    """Stand-alone entry (``python -m sslseg.ssl.command``): the CLI's ``pretrain``."""
     import sys
 
-    parser = argparse.ArgumentParser(
-        prog="sslseg pretrain", formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except SslsegError as exc:
-        print(f"sslseg: error: {exc}", file=sys.stderr)
-        return 2
+    from sslseg.cli import main as cli_main
+
+    return cli_main(["pretrain", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
