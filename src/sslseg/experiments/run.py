@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sslseg.data.store import open_store
 from sslseg.experiments.grid import ExperimentConfig, cell_folder, run_grid
 from sslseg.experiments.report import (
     plot_figure41,
@@ -15,6 +14,7 @@ from sslseg.experiments.report import (
     write_results_csv,
 )
 from sslseg.runs import RunDir, atomic_write_text
+from sslseg.seg.finetune import open_finetune_store
 
 
 def run_experiment(config: ExperimentConfig, progress: bool = True) -> Path:
@@ -53,17 +53,7 @@ def _figure41(config: ExperimentConfig, done: list, path: Path) -> None:
     ]
     if not chosen:
         return
-    ft = config.finetune
-    options = {"border": ft.border} if ft.source in ("sample", "oxford-pet") else {}
-    store = open_store(
-        ft.source,
-        ft.root or None,
-        ft.side,
-        ft.resize,
-        Path(ft.cache) if ft.cache else None,
-        False,
-        **options,
-    )
+    store = open_finetune_store(config.finetune, progress=False)
     index = {item_id: i for i, item_id in enumerate(store.ids)}
     panels = []
     for cell, _ in chosen:

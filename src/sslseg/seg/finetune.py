@@ -161,6 +161,23 @@ def validation_loss(
     return total / max(count, 1)
 
 
+def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
+    """The segmentation store a fine-tuning config reads (built on first use)."""
+    options = {"border": config.border} if config.source in ("sample", "oxford-pet") else {}
+    store = open_store(
+        config.source,
+        config.root or None,
+        config.side,
+        config.resize,
+        Path(config.cache) if config.cache else None,
+        progress,
+        **options,
+    )
+    if store.masks is None:
+        raise SslsegError(f"config: source: '{config.source}' has no masks to fine-tune on")
+    return store
+
+
 def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
     saved = run.path("config.yaml")
     if saved.is_file():
@@ -181,18 +198,7 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
         _check_resumable(run, config)
         return run.read_json("results.json")
     # Validate everything (data, encoder) before the run folder exists: nothing half-written.
-    options = {"border": config.border} if config.source in ("sample", "oxford-pet") else {}
-    store = open_store(
-        config.source,
-        config.root or None,
-        config.side,
-        config.resize,
-        Path(config.cache) if config.cache else None,
-        progress,
-        **options,
-    )
-    if store.masks is None:
-        raise SslsegError(f"config: source: '{config.source}' has no masks to fine-tune on")
+    store = open_finetune_store(config, progress)
     split = make_split(
         store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
     )
