@@ -3,8 +3,9 @@
 In one run, images per second (one image = its two SimCLR views) for
 
 (a) sslseg: index batches read from the decoded uint8 store, views made as whole batches on
-    the device (:mod:`sslseg.augment.views`), channels_last, bf16 autocast on CUDA — the step
-    of :func:`sslseg.ssl.train.pretrain`;
+    the device (:mod:`sslseg.augment.views`), channels_last, bf16 autocast where the device
+    has native bf16 (``--precision auto``; CUDA, or a CPU with AVX-512 BF16 / AMX) with the
+    loss in fp32 — the step of :func:`sslseg.ssl.train.pretrain`;
 (b) lightly: ``lightly.transforms.SimCLRTransform`` on PIL images in a torch DataLoader with
     worker processes, the same ResNet, projection head, NT-Xent, batch and side, fp32 and
     NCHW, two forward passes as in lightly's SimCLR example. The PIL images are the store's
@@ -22,7 +23,6 @@ runs as one block after its workers are warm. The last line is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 from pathlib import Path
@@ -32,7 +32,7 @@ import torch
 
 from sslseg.augment.views import MultiView, simclr_specs
 from sslseg.data.store import open_store
-from sslseg.devices import pick_device
+from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.ssl.registry import build_method
 from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch
 
@@ -56,11 +56,7 @@ def _make(arch: str, device: torch.device, channels_last: bool):
 def bench_sslseg_and_ceiling(images: np.ndarray, args, device: torch.device):
     """Alternate (a) and (c) step by step; returns (sslseg_img_s, ceiling_img_s)."""
     cl = torch.channels_last
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    precision = resolve_precision(device, args.precision)
     views = MultiView(simclr_specs(args.side))
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
@@ -76,14 +72,14 @@ def bench_sslseg_and_ceiling(images: np.ndarray, args, device: torch.device):
         idx = np.sort(rng.choice(len(images), args.batch, replace=False))
         batch = read_batch(images, idx, device)
         vs = [v.contiguous(memory_format=cl) for v in views(batch, torch.from_numpy(idx), gen)]
-        with autocast:
+        with autocast(device, precision):
             loss = method_a(vs)
         opt_a.zero_grad(set_to_none=True)
         loss.backward()
         opt_a.step()
 
     def step_c() -> None:
-        with autocast:
+        with autocast(device, precision):
             loss = method_c(fixed)
         opt_c.zero_grad(set_to_none=True)
         loss.backward()
@@ -166,6 +162,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="sslseg's step (a, c); auto = bf16 where the device has it natively",
+    )
     args = p.parse_args()
     device = pick_device(args.device)
     store = open_store("cats-vs-dogs", args.root, side=args.side, progress=False)
@@ -174,7 +176,7 @@ def main() -> None:
     print(
         f"device={device} threads={torch.get_num_threads()} arch={args.arch} "
         f"side={args.side} batch={args.batch} steps={args.steps} workers={args.workers} "
-        f"load_before={load:.2f}",
+        f"precision={resolve_precision(device, args.precision)} load_before={load:.2f}",
         flush=True,
     )
     sslseg, ceiling = bench_sslseg_and_ceiling(images, args, device)

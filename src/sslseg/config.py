@@ -19,6 +19,9 @@ from sslseg.errors import SslsegError
 
 T = TypeVar("T")
 
+#: numeric precision of a training step: ``auto`` = bf16 where the device has it natively
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 def _one_line(exc: OmegaConfBaseException) -> str:
     key = getattr(exc, "full_key", None)

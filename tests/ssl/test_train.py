@@ -42,10 +42,13 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lars"])
-def test_resumed_run_equals_uninterrupted(tmp_path, optimizer):
+@pytest.mark.parametrize(
+    ("optimizer", "precision"),
+    [("sgd", "fp32"), ("adam", "fp32"), ("lars", "fp32"), ("sgd", "bf16")],
+)
+def test_resumed_run_equals_uninterrupted(tmp_path, optimizer, precision):
     images, views = tiny_images(), MultiView(simclr_specs(8))
-    settings = TrainSettings(optimizer=optimizer, **SETTINGS)
+    settings = TrainSettings(optimizer=optimizer, precision=precision, **SETTINGS)
     whole = tiny_simclr()
     pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
 
@@ -63,6 +66,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path, optimizer):
         assert torch.equal(a, b), k
     log_a, log_b = RunDir(tmp_path / "a").read_log(), run_b.read_log()
     assert [r["epoch"] for r in log_b] == [1, 2, 3]
+    assert {r["precision"] for r in log_b} == {precision}
     assert [r["loss"] for r in log_a] == [r["loss"] for r in log_b]
     assert log_b[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
     assert (tmp_path / "b" / "encoder.pt").is_file()

@@ -23,6 +23,7 @@ from lightly.models.modules.heads import ProjectionHead
 from torch import Tensor, nn
 
 from sslseg.augment.views import ViewSpec
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -87,4 +88,5 @@ class BarlowTwins(Method):
         else:
             z0, z1 = (self.projection(self.backbone(v).flatten(1)) for v in views)
         # fp32: the standardisation and the D x D sums lose too much in bf16
-        return self.criterion(z0.float(), z1.float())
+        with full_precision(z0):
+            return self.criterion(z0.float(), z1.float())

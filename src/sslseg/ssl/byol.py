@@ -28,6 +28,7 @@ from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
 from sslseg.augment.views import ViewSpec
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -96,8 +97,9 @@ class BYOL(Method):
 
     def loss(self, p0: Tensor, p1: Tensor, z0: Tensor, z1: Tensor) -> Tensor:
         """Mean over both directions of ``2 - 2 cos(p_i, z_j)`` (targets are not differentiated)."""
-        d01 = self.criterion(p0.float(), z1.detach().float())  # = -mean cos
-        d10 = self.criterion(p1.float(), z0.detach().float())
+        with full_precision(p0):
+            d01 = self.criterion(p0.float(), z1.detach().float())  # = -mean cos
+            d10 = self.criterion(p1.float(), z0.detach().float())
         return 0.5 * ((2 + 2 * d01) + (2 + 2 * d10))
 
     def training_step(self, views: list[Tensor]) -> Tensor:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sslseg.config import config_to_dict, load_config, require
+from sslseg.config import PRECISIONS, config_to_dict, load_config, require
 from sslseg.errors import SslsegError
 
 # keys that may change between a run and its resumption without changing what it computes
@@ -73,9 +73,9 @@ class PretrainConfig:
             f"'{self.optimizer}' is not one of adam, sgd, lars",
         )
         require(
-            self.precision in ("auto", "fp32", "bf16"),
+            self.precision in PRECISIONS,
             "precision",
-            f"'{self.precision}' is not one of auto, fp32, bf16",
+            f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
         )
 
     def run_folder(self) -> Path:

@@ -32,6 +32,7 @@ from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
 from sslseg.augment.views import ViewSpec
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -41,13 +42,14 @@ def info_nce(q: Tensor, k: Tensor, queue: Tensor, temperature: float) -> Tensor:
 
     ``q``, ``k``: ``N x D``; ``queue``: ``K x D`` (already normalised). Mean over the N queries.
     """
-    q = F.normalize(q.float(), dim=1)
-    k = F.normalize(k.float(), dim=1)
-    positive = (q * k).sum(1, keepdim=True)
-    negative = q @ queue.float().T
-    logits = torch.cat([positive, negative], 1) / temperature
-    # the positive is column 0 of every row
-    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+    with full_precision(q):
+        q = F.normalize(q.float(), dim=1)
+        k = F.normalize(k.float(), dim=1)
+        positive = (q * k).sum(1, keepdim=True)
+        negative = q @ queue.float().T
+        logits = torch.cat([positive, negative], 1) / temperature
+        # the positive is column 0 of every row
+        return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
 def gather_keys(keys: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor, nn
 
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -63,4 +64,5 @@ class SimCLR(Method):
             raise SslsegError(f"simclr: needs exactly 2 views per image, got {len(views)}")
         z0, z1 = self.embed(views)
         # the loss in fp32: the logits' softmax over 2N-1 entries is sensitive to bf16 rounding
-        return self.criterion(z0.float(), z1.float())
+        with full_precision(z0):
+            return self.criterion(z0.float(), z1.float())

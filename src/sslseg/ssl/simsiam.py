@@ -23,6 +23,7 @@ from lightly.models.modules.heads import ProjectionHead
 from torch import Tensor, nn
 
 from sslseg.augment.views import ViewSpec
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -75,10 +76,11 @@ class SimSiam(Method):
 
     def loss(self, p0: Tensor, p1: Tensor, z0: Tensor, z1: Tensor) -> Tensor:
         """``D(p0, sg(z1))/2 + D(p1, sg(z0))/2`` with ``D = -cos`` (Algorithm 1)."""
-        return 0.5 * (
-            self.criterion(p0.float(), z1.detach().float())
-            + self.criterion(p1.float(), z0.detach().float())
-        )
+        with full_precision(p0):
+            return 0.5 * (
+                self.criterion(p0.float(), z1.detach().float())
+                + self.criterion(p1.float(), z0.detach().float())
+            )
 
     def training_step(self, views: list[Tensor]) -> Tensor:
         if len(views) != 2:

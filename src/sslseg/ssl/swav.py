@@ -36,6 +36,7 @@ from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from torch import Tensor, nn
 
 from sslseg.augment.views import ViewSpec
+from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
 
@@ -132,10 +133,14 @@ class SwAV(Method):
             raise SslsegError(f"swav: needs at least 2 views per image, got {len(views)}")
         with torch.no_grad():
             self.prototypes.normalize()
-        high = [self.scores(z).float() for z in self._project(views[:2])]
-        low = [self.scores(z).float() for z in self._project(views[2:])] if views[2:] else []
-        # lightly returns a 1-element tensor; the loop expects a scalar
-        return self.criterion(high, low).reshape(())
+        high = self._project(views[:2])
+        low = self._project(views[2:]) if views[2:] else []
+        # fp32 from the prototype scores on: Sinkhorn exponentiates scores / 0.05
+        with full_precision(high[0]):
+            high = [self.scores(z.float()) for z in high]
+            low = [self.scores(z.float()) for z in low]
+            # lightly returns a 1-element tensor; the loop expects a scalar
+            return self.criterion(high, low).reshape(())
 
     def after_step(self, progress: float) -> None:
         self.steps_done += 1

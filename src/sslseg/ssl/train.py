@@ -16,13 +16,14 @@ is started again continues from the last checkpoint and ends with the same weigh
 uninterrupted one.
 
 Speed: channels_last activations (on a 2-core CPU a measured 1.15x on ResNet-18), bf16
-autocast on CUDA, optional ``torch.compile`` of the backbone; DDP under ``torchrun`` with the
-method's loss gathering negatives from every process.
+autocast wherever the device multiplies bf16 natively (``precision: auto``: CUDA GPUs, and CPUs
+with AVX-512 BF16 or AMX, where a ResNet-18 step ran 1.66x faster than fp32 on a 2-core Zen 4)
+with every loss computed in fp32, optional ``torch.compile`` of the backbone; DDP under
+``torchrun`` with the method's loss gathering negatives from every process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -38,13 +39,12 @@ from tqdm import tqdm
 
 from sslseg.augment.views import ViewMaker
 from sslseg.backbones import save_encoder
-from sslseg.devices import pick_device
+from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.ssl.base import Method
 
 OPTIMIZERS = ("adam", "sgd", "lars")
-PRECISIONS = ("auto", "fp32", "bf16")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -193,12 +193,9 @@ def pretrain(
             f"config: optimizer: unknown optimizer '{s.optimizer}' "
             f"(choose from {', '.join(OPTIMIZERS)})"
         )
-    if s.precision not in PRECISIONS:
-        raise SslsegError(
-            f"config: precision: '{s.precision}' is not one of {', '.join(PRECISIONS)}"
-        )
     rank, world_size = world()
     device = pick_device(s.device)
+    precision = resolve_precision(device, s.precision)
     n = len(images)
     steps_per_epoch = n // (s.batch_size * world_size)
     if steps_per_epoch < 1:
@@ -238,10 +235,6 @@ def pretrain(
             method, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    use_bf16 = s.precision == "bf16" or (s.precision == "auto" and device.type == "cuda")
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    )
     check_every = 1 if device.type == "cpu" else max(1, s.check_every)
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
 
@@ -270,7 +263,7 @@ def pretrain(
             batch = read_batch(images, idx, device)
             views = view_maker(batch, torch.from_numpy(idx), view_gen)
             views = [v.contiguous(memory_format=memory_format) for v in views]
-            with autocast:
+            with autocast(device, precision):
                 loss = model(views)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -305,6 +298,7 @@ def pretrain(
             "img_s": steps_per_epoch * s.batch_size * world_size / seconds,
             "seconds": seconds,
             "steps": steps_per_epoch,
+            "precision": precision,
         }
         history.append(record)
         if run is not None and rank == 0:
