@@ -3,7 +3,7 @@
 (a) plain: a torch DataLoader over PIL (decode JPEG + trimap, resize, to tensor, no
     augmentation), smp U-Net in fp32 with the default memory format — what a user writes by hand;
 (b) sslseg: batches of indices from the decoded uint8 store, flip augmentation on tensors,
-    channels_last;
+    channels_last, bf16 autocast where the device has native bf16 (``--precision``);
 (c) ceiling: sslseg's model step alone on a batch already in memory.
 Same model (U-Net ResNet-18, random init), side, batch, BCE and Adam 1e-4.
 
@@ -24,8 +24,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from sslseg.data.store import open_store
-from sslseg.seg.finetune import BatchLoader, flip_batch
-from sslseg.seg.metrics import masked_bce
+from sslseg.devices import pick_device, resolve_precision
+from sslseg.seg.finetune import BatchLoader, flip_batch, train_step
 from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
 
 
@@ -58,12 +58,9 @@ def timed(steps, warmup: int, measured: int, batch: int) -> float:
     return batch * measured / (time.perf_counter() - tic)
 
 
-def make_step(model, optimizer):
+def make_step(model, optimizer, precision: str = "fp32"):
     def step(x, y):
-        loss = masked_bce(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_step(model, optimizer, x, y, precision)
 
     return step
 
@@ -75,10 +72,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16"],
+        help="sslseg's step (b, c); auto = bf16 where the device has it natively",
+    )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"device={device} threads={torch.get_num_threads()} side={args.side} batch={args.batch}")
+    device = pick_device("auto")
+    precision = resolve_precision(device, args.precision)
+    print(
+        f"device={device} threads={torch.get_num_threads()} side={args.side} "
+        f"batch={args.batch} precision={precision}"
+    )
 
     torch.manual_seed(0)
     model = build_unet("resnet18").to(device)
@@ -108,7 +115,7 @@ def main() -> None:
     store = open_store("oxford-pet", args.root, args.side)
     torch.manual_seed(0)
     model = build_unet("resnet18").to(device, memory_format=torch.channels_last)
-    step = make_step(model, torch.optim.Adam(model.parameters(), lr=1e-4))
+    step = make_step(model, torch.optim.Adam(model.parameters(), lr=1e-4), precision)
     load = BatchLoader(store, device, channels_last=True)
     rng = np.random.default_rng(0)
     generator = torch.Generator().manual_seed(0)
@@ -118,10 +125,10 @@ def main() -> None:
         step(*flip_batch(x, y, generator))
 
     ours = timed(sslseg_step, 2, args.steps, args.batch)
-    print(f"sslseg store + tensor flips + channels_last: {ours:.2f} img/s")
+    print(f"sslseg store + tensor flips + channels_last + {precision}: {ours:.2f} img/s")
     x, y = load(np.arange(args.batch))
     ceiling = timed(lambda: step(x, y), 2, args.steps, args.batch)
-    print(f"model-only step (channels_last): {ceiling:.2f} img/s")
+    print(f"model-only step (channels_last, {precision}): {ceiling:.2f} img/s")
     print(
         f"plain_img_s={plain:.2f} sslseg_img_s={ours:.2f} ceiling_img_s={ceiling:.2f} "
         f"speedup={ours / plain:.2f}"

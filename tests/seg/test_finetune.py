@@ -17,8 +17,9 @@ def _config(out, *extra):
     return load_config(FinetuneConfig, None, [*TINY, f"out={out}", *extra])
 
 
-def test_resumed_run_equals_uninterrupted(tmp_path):
-    whole = finetune(_config(tmp_path / "whole", "epochs=3"), progress=False)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resumed_run_equals_uninterrupted(tmp_path, precision):
+    whole = finetune(_config(tmp_path / "whole", "epochs=3", f"precision={precision}"), False)
     # killed in epoch 3 after its log line, before its checkpoint; then the same command again
     part = tmp_path / "part"
     save = RunDir.save
@@ -31,11 +32,12 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     RunDir.save = killed
     try:
         with pytest.raises(KeyboardInterrupt):
-            finetune(_config(part, "epochs=3"), progress=False)
+            finetune(_config(part, "epochs=3", f"precision={precision}"), progress=False)
     finally:
         RunDir.save = save
     assert not (part / "results.json").exists()
-    resumed = finetune(_config(part, "epochs=3"), progress=False)
+    resumed = finetune(_config(part, "epochs=3", f"precision={precision}"), progress=False)
+    assert resumed["compute_precision"] == precision
     for key in ("iou", "bce", "dice_loss", "best_epoch"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
     assert [r["epoch"] for r in RunDir(part).read_log()] == [1, 2, 3]
@@ -78,6 +80,7 @@ def test_finished_run_is_not_redone_and_config_clash_refused(tmp_path):
         ("lr=-1", "lr"),
         ("epochs=many", "epochs"),
         ("augment=rotate", "augment"),
+        ("precision=fp16", "precision: 'fp16' is not one of auto, fp32, bf16"),
     ],
 )
 def test_bad_config_values_are_one_line(override, message):
@@ -115,3 +118,22 @@ def test_split_file_matches_store_ids(tmp_path):
     assert not set(split["test"]) & set(split["train"])
     assert len(split["test"]) == round(0.2 * 81)
     assert np.isfinite(json.loads((tmp_path / "r" / "results.json").read_text())["iou"])
+
+
+def test_train_step_loss_is_fp32_under_bf16():
+    import torch
+
+    from sslseg.seg.finetune import train_step
+    from sslseg.seg.metrics import masked_bce
+
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 1, 3, padding=1)
+    x = torch.randn(2, 3, 8, 8)
+    y = torch.randint(0, 2, (2, 8, 8), dtype=torch.uint8)
+    y[0, 0, 0] = 255  # ignored pixel
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = masked_bce(model(x).float(), y)  # bf16 convolution, fp32 loss
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss = train_step(model, optimizer, x, y, "bf16")
+    assert loss.dtype == torch.float32
+    assert torch.equal(loss, expected)

@@ -66,7 +66,7 @@ def test_resumed_run_equals_uninterrupted(tmp_path, optimizer, precision):
         assert torch.equal(a, b), k
     log_a, log_b = RunDir(tmp_path / "a").read_log(), run_b.read_log()
     assert [r["epoch"] for r in log_b] == [1, 2, 3]
-    assert {r["precision"] for r in log_b} == {precision}
+    assert {r["compute_precision"] for r in log_b} == {precision}
     assert [r["loss"] for r in log_a] == [r["loss"] for r in log_b]
     assert log_b[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
     assert (tmp_path / "b" / "encoder.pt").is_file()

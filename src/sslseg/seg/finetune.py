@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from sslseg.config import config_to_dict, require
+from sslseg.config import PRECISIONS, config_to_dict, require
 from sslseg.data.splits import Split, make_split
 from sslseg.data.store import Store, open_store
-from sslseg.devices import pick_device
+from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
@@ -60,6 +60,7 @@ class FinetuneConfig:
     augment: str = "flip"
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # bf16 autocast where the device has native bf16, else fp32
     channels_last: bool = True
     out: str = "runs/finetune"
     cache: str = ""
@@ -79,6 +80,11 @@ class FinetuneConfig:
         require(0 < self.dev_fraction <= 1, "dev_fraction", f"{self.dev_fraction} not in (0, 1]")
         require(
             0 < self.train_fraction <= 1, "train_fraction", f"{self.train_fraction} not in (0, 1]"
+        )
+        require(
+            self.precision in PRECISIONS,
+            "precision",
+            f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
         )
         require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
@@ -131,9 +137,36 @@ def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
+def forward_logits(model: nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
+    """The model's logits as fp32, its convolutions in ``precision`` (fp32 or bf16)."""
+    with autocast(x.device, precision):
+        return model(x).float()
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """One optimiser step on masked BCE; returns the (detached) loss. The loss is fp32."""
+    logits = forward_logits(model, x, precision)
+    with full_precision(logits):
+        loss = masked_bce(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 @torch.no_grad()
 def predict(
-    model: nn.Module, load: BatchLoader, indices: np.ndarray, batch_size: int = 32
+    model: nn.Module,
+    load: BatchLoader,
+    indices: np.ndarray,
+    batch_size: int = 32,
+    precision: str = "fp32",
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image stats and probability maps (N x S x S, float16) for ``indices`` in order."""
     model.eval()
@@ -141,7 +174,7 @@ def predict(
     for start in range(0, len(indices), batch_size):
         idx = indices[start : start + batch_size]
         x, y = load(idx)
-        logits = model(x).float()
+        logits = forward_logits(model, x, precision)
         chunks.append(per_image_stats(logits, y))
         probs.append(torch.sigmoid(logits)[:, 0].cpu().numpy().astype(np.float16))
     stats = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
@@ -150,13 +183,17 @@ def predict(
 
 @torch.no_grad()
 def validation_loss(
-    model: nn.Module, load: BatchLoader, indices: np.ndarray, batch_size: int = 32
+    model: nn.Module,
+    load: BatchLoader,
+    indices: np.ndarray,
+    batch_size: int = 32,
+    precision: str = "fp32",
 ) -> float:
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(indices), batch_size):
         x, y = load(indices[start : start + batch_size])
-        total += masked_bce(model(x), y).item() * len(x)
+        total += masked_bce(forward_logits(model, x, precision), y).item() * len(x)
         count += len(x)
     return total / max(count, 1)
 
@@ -226,6 +263,7 @@ def _train(
 ) -> dict[str, Any]:
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
+    precision = resolve_precision(device, config.precision)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -254,17 +292,12 @@ def _train(
             x, y = load(idx)
             if config.augment == "flip":
                 x, y = flip_batch(x, y, generator)
-            loss = masked_bce(model(x), y)
-            if not torch.isfinite(loss):
-                raise SslsegError(
-                    f"training: loss became {loss.item()} at epoch {epoch + 1}; lower lr"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+            loss = train_step(model, optimizer, x, y, precision).item()
+            if not np.isfinite(loss):
+                raise SslsegError(f"training: loss became {loss} at epoch {epoch + 1}; lower lr")
+            losses.append(loss)
         seconds = time.perf_counter() - tic
-        val = validation_loss(model, load, split.val)
+        val = validation_loss(model, load, split.val, precision=precision)
         if val < best_val:
             best_val, best_epoch = val, epoch
             run.save("best.pt", {"model": model.state_dict(), "epoch": epoch, "val_loss": val})
@@ -275,6 +308,7 @@ def _train(
             "best_epoch": best_epoch + 1,
             "seconds": round(seconds, 3),
             "img_s": round(len(split.train) / seconds, 2),
+            "compute_precision": precision,
         }
         train_seconds += seconds
         run.append_log(record)
@@ -290,7 +324,7 @@ def _train(
         )
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{val:.3f}")
     bar.close()
-    return _evaluate(config, store, split, model, run, load, best_epoch, train_seconds)
+    return _evaluate(config, store, split, model, run, load, best_epoch, train_seconds, precision)
 
 
 def _evaluate(
@@ -302,9 +336,10 @@ def _evaluate(
     load: BatchLoader,
     best_epoch: int,
     train_seconds: float,
+    precision: str,
 ) -> dict[str, Any]:
     model.load_state_dict(run.load("best.pt")["model"])
-    stats, probs = predict(model, load, split.test)
+    stats, probs = predict(model, load, split.test, precision=precision)
     results: dict[str, Any] = summarise(stats)
     results["average_precision"] = soft_mask_average_precision(probs, store.masks[split.test])
     results.update(
@@ -314,6 +349,7 @@ def _evaluate(
         test_images=len(split.test),
         train_seconds=round(train_seconds, 2),
         train_img_s=round(len(split.train) * config.epochs / max(train_seconds, 1e-9), 2),
+        compute_precision=precision,  # "precision" is the metric
     )
     lines = ["id,tp,fp,fn,tn,dice_loss,focal_loss,bce"]
     for j, i in enumerate(split.test):

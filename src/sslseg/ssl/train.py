@@ -298,7 +298,7 @@ def pretrain(
             "img_s": steps_per_epoch * s.batch_size * world_size / seconds,
             "seconds": seconds,
             "steps": steps_per_epoch,
-            "precision": precision,
+            "compute_precision": precision,
         }
         history.append(record)
         if run is not None and rank == 0:
