@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import cv2
+import numba
 import numpy as np
 
 from sslseg.saliency._image import as_rgb
@@ -40,6 +41,31 @@ _BIN_LEVELS = np.stack(
     ],
     axis=1,
 ).astype(np.int32)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bin_pixels(
+    rgb: np.ndarray, lut_b: np.ndarray, lut_g: np.ndarray, lut_r: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the pixels: each one's bin, the bin histogram and per-bin RGB sums.
+
+    (NumPy needed a gather per channel and four bincounts, 2.2 of HC's 4.4 ms on a 600x400
+    image.)
+    """
+    h, w, _ = rgb.shape
+    bins = np.empty((h, w), np.int32)
+    hist = np.zeros(_NBINS, np.int64)
+    sums = np.zeros((_NBINS, 3), np.int64)
+    for y in range(h):
+        for x in range(w):
+            r, g, b = rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
+            k = lut_b[b] + lut_g[g] + lut_r[r]
+            bins[y, x] = k
+            hist[k] += 1
+            sums[k, 0] += r
+            sums[k, 1] += g
+            sums[k, 2] += b
+    return bins, hist, sums
 
 
 class Quantised(NamedTuple):
@@ -70,10 +96,8 @@ def quantise(rgb: np.ndarray, coverage: float = COVERAGE, levels: int = LEVELS) 
     if levels != LEVELS:
         raise ValueError("only the authors' 12 levels per channel are supported")
     rgb = as_rgb(rgb)
-    bins = _LUT_B[rgb[:, :, 2]] + _LUT_G[rgb[:, :, 1]] + _LUT_R[rgb[:, :, 0]]
-    flat = bins.ravel()
-    n_pix = flat.size
-    hist = np.bincount(flat, minlength=_NBINS)
+    bins, hist, sums = _bin_pixels(np.ascontiguousarray(rgb), _LUT_B, _LUT_G, _LUT_R)
+    n_pix = bins.size
     present = np.flatnonzero(hist)
     # CmCode sorts (count, bin) pairs descending: ties go to the larger bin index.
     order = present[np.lexsort((-present, -hist[present]))]
@@ -91,13 +115,10 @@ def quantise(rgb: np.ndarray, coverage: float = COVERAGE, levels: int = LEVELS) 
     d2 = ((_BIN_LEVELS[order][:, None, :] - _BIN_LEVELS[kept][None, :, :]) ** 2).sum(axis=2)
     bin_colour = np.full(_NBINS, -1, dtype=np.int32)
     bin_colour[order] = np.argmin(d2, axis=1).astype(np.int32)
-    # mean RGB of each kept colour, accumulated per bin first (1,728 entries, not per pixel)
-    sums = np.empty((_NBINS, 3), dtype=np.float64)
-    for c in range(3):
-        sums[:, c] = np.bincount(flat, weights=rgb[:, :, c].ravel(), minlength=_NBINS)
+    # mean RGB of each kept colour, from the per-bin sums (1,728 entries, not per pixel)
     counts = np.bincount(bin_colour[order], weights=hist[order], minlength=keep)
     col_sum = np.zeros((keep, 3), dtype=np.float64)
-    np.add.at(col_sum, bin_colour[order], sums[order])
+    np.add.at(col_sum, bin_colour[order], sums[order].astype(np.float64))
     mean_rgb = (col_sum / counts[:, None] / 255.0).astype(np.float32)
     lab = cv2.cvtColor(mean_rgb[None], cv2.COLOR_RGB2Lab)[0]
     return Quantised(bins, bin_colour, lab, counts.astype(np.int64))
