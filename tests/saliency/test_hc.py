@@ -80,3 +80,21 @@ def test_greyscale_and_float_inputs():
         hc(img.astype(np.int64))
     with pytest.raises(SslsegError, match="shape"):
         hc(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_pixel_binning_matches_the_bin_formula():
+    import importlib
+
+    hc_module = importlib.import_module("sslseg.saliency.hc")  # the package exports hc()
+    rgb = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    bins, hist, sums = hc_module._bin_pixels(
+        rgb, hc_module._LUT_B, hc_module._LUT_G, hc_module._LUT_R
+    )
+    # CmCode: bin = 144 * level(B) + 12 * level(G) + level(R), level(v) = int(v / 255 * 11.9999)
+    level = (rgb.astype(np.float64) / 255 * (12 - 1e-4)).astype(np.int64)
+    expected = 144 * level[:, :, 2] + 12 * level[:, :, 1] + level[:, :, 0]
+    assert np.array_equal(bins, expected)
+    assert np.array_equal(hist, np.bincount(expected.ravel(), minlength=1728))
+    for c in range(3):
+        weights = rgb[:, :, c].ravel().astype(np.int64)
+        assert np.array_equal(sums[:, c], np.bincount(expected.ravel(), weights, 1728))
