@@ -67,6 +67,12 @@ def test_finished_run_is_not_redone_and_config_clash_refused(tmp_path):
     out = tmp_path / "run"
     first = finetune(_config(out, "epochs=1"), progress=False)
     assert finetune(_config(out, "epochs=1"), progress=False) == first
+    # a run made before the `precision` key existed is still the same run at its default
+    saved = out / "config.yaml"
+    saved.write_text("".join(x for x in saved.read_text().splitlines(True) if "precision" not in x))
+    assert finetune(_config(out, "epochs=1"), progress=False) == first
+    with pytest.raises(SslsegError, match="another config"):
+        finetune(_config(out, "epochs=1", "precision=fp32"), progress=False)
     with pytest.raises(SslsegError, match="another config"):
         finetune(_config(out, "epochs=1", "lr=0.01"), progress=False)
 

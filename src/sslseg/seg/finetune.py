@@ -220,7 +220,12 @@ def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
     if saved.is_file():
         import yaml
 
-        if yaml.safe_load(saved.read_text()) != config_to_dict(config):
+        current = config_to_dict(config)
+        defaults = config_to_dict(FinetuneConfig())
+        # a key added after the run was made counts as unchanged while it keeps its default
+        old = {k: v for k, v in current.items() if v == defaults.get(k)}
+        old.update(yaml.safe_load(saved.read_text()))
+        if old != current:
             raise SslsegError(
                 f"{run.root}: this folder holds a run with another config; "
                 "pass a new out= or delete the folder"
