@@ -108,3 +108,29 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
     assert len(calls) == 1
     assert "epochs=2" in calls[0] and "source=sample" in calls[0] and "seed=3" in calls[0]
     assert not any(o.startswith("root=") for o in calls[0])
+
+
+def test_label_curve_differences_are_paired_against_the_first_encoder(tmp_path):
+    from sslseg.experiments.label_curves import paired_differences_csv
+
+    def run(name, tp, fp, fn):
+        folder = tmp_path / name
+        folder.mkdir()
+        lines = ["id,tp,fp,fn,tn,dice_loss,focal_loss,bce"]
+        lines += [f"img{i},{a},{b},{c},0,0,0,0" for i, (a, b, c) in enumerate(zip(tp, fp, fn))]
+        (folder / "test_per_image.csv").write_text("\n".join(lines) + "\n")
+        return folder
+
+    # random: IoU 80 / 100 = 0.8; ssl: 70 / 120; ssl at 0.5 has no random run to pair with
+    rows = [
+        ("random", 1.0, 0, {}, run("r", [50, 30], [10, 0], [0, 10])),
+        ("ssl", 1.0, 0, {}, run("s", [40, 30], [20, 10], [10, 10])),
+        ("ssl", 0.5, 0, {}, run("s_half", [1, 1], [0, 0], [0, 0])),
+    ]
+    lines = paired_differences_csv(rows, n_boot=200).splitlines()
+    assert lines[0] == "encoder,baseline,train_fraction,seeds,delta_iou,low,high"
+    assert len(lines) == 2
+    encoder, baseline, fraction, seeds, delta, low, high = lines[1].split(",")
+    assert (encoder, baseline, fraction, seeds) == ("ssl", "random", "1", "1")
+    assert float(delta) == pytest.approx(70 / 120 - 0.8, abs=1e-4)
+    assert float(low) <= float(delta) <= float(high)
