@@ -2,7 +2,7 @@
 # Issue 5 follow-up: the five other methods at the budget of issue 7's SimCLR run, then
 # kNN / linear on Cats-vs-Dogs and U-Net fine-tuning at dev 0.2, all in bf16 (auto).
 set -u
-cd /work/main
+cd "$(dirname "$0")/../.."
 while pgrep -f "sslseg label-curves" >/dev/null; do sleep 10; done
 for m in moco byol simsiam swav barlow_twins; do
   s=$(date +%s)
