@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from sslseg.config import PRECISIONS
 from sslseg.data.store import open_store
 from sslseg.devices import pick_device, resolve_precision
 from sslseg.seg.finetune import BatchLoader, flip_batch, train_step
@@ -75,7 +76,7 @@ def main() -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         help="sslseg's step (b, c); auto = bf16 where the device has it natively",
     )
     args = parser.parse_args()

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from sslseg.augment.views import MultiView, simclr_specs
+from sslseg.config import PRECISIONS
 from sslseg.data.store import open_store
 from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.ssl.registry import build_method
@@ -165,7 +166,7 @@ def main() -> None:
     p.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         help="sslseg's step (a, c); auto = bf16 where the device has it natively",
     )
     args = p.parse_args()
