@@ -384,12 +384,17 @@ def _default_policy(specs: Sequence[ViewSpec], **_: object) -> ViewMaker:
 POLICIES: dict[str, Callable[..., ViewMaker]] = {"default": _default_policy}
 
 
-def build_view_maker(policy: str, specs: Sequence[ViewSpec], **context: object) -> ViewMaker:
-    """The view maker for ``policy`` over the method's ``specs``."""
+def check_policy(policy: str) -> None:
+    """One-line config error unless ``policy`` is a registered view policy."""
     if policy not in POLICIES:
         import sslseg.augment.policies  # noqa: F401  (registers the study's saliency policies)
     if policy not in POLICIES:
         raise SslsegError(
             f"config: policy: unknown view policy '{policy}' (choose from {', '.join(POLICIES)})"
         )
+
+
+def build_view_maker(policy: str, specs: Sequence[ViewSpec], **context: object) -> ViewMaker:
+    """The view maker for ``policy`` over the method's ``specs``."""
+    check_policy(policy)
     return POLICIES[policy](specs, **context)

@@ -174,13 +174,9 @@ def run(args: argparse.Namespace) -> int:
     config_path, overrides = _split_args(args)
     cfg = load_config(PretrainConfig, config_path, overrides)
     method = build(cfg)  # validates method and options before anything is written
-    from sslseg.augment.policies import policy_names
+    from sslseg.augment.views import check_policy
 
-    if cfg.policy not in policy_names():
-        raise SslsegError(
-            f"config: policy: unknown view policy '{cfg.policy}' "
-            f"(choose from {', '.join(policy_names())})"
-        )
+    check_policy(cfg.policy)  # before the run folder or the store is written
     run_dir = RunDir(cfg.run_folder())
 
     if args.export_only:
