@@ -3,8 +3,8 @@ training images, one line per encoder, on one fixed split and test set.
 
 Each (encoder, fraction, seed) fine-tunes in its own folder; finished ones are skipped. Every
 other encoder is compared with the first at each fraction by the paired IoU difference over the
-same seeds and test images (hierarchical bootstrap, as in the experiment report): with few
-seeds that interval is far tighter than the Student-t bars of the curves.
+same seeds (paired t over seeds, or an image bootstrap conditional on a single run, as in
+the experiment report; see docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from sslseg.config import load_config, require  # noqa: E402
-from sslseg.experiments.report import read_per_image  # noqa: E402
-from sslseg.experiments.stats import mean_interval, paired_iou_difference  # noqa: E402
+from sslseg.experiments.report import error_bars, read_per_image  # noqa: E402
+from sslseg.experiments.stats import UNIT, mean_interval, paired_iou_difference  # noqa: E402
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
 from sslseg.seg.command import add_config_arguments, split_config_args  # noqa: E402
 from sslseg.seg.finetune import FinetuneConfig, finetune  # noqa: E402
@@ -79,26 +79,57 @@ def run_label_curves(config: LabelCurveConfig, progress: bool = True) -> Path:
 
 
 def paired_differences_csv(rows: list, n_boot: int = 2000) -> str:
-    """IoU(encoder) - IoU(first encoder) at each fraction, paired over seeds and test images."""
+    """IoU(encoder) - IoU(first encoder) at each fraction, paired over the shared seeds.
+
+    As in the experiment report (``stats.paired_iou_difference``): with >= 2 seeds a paired t
+    interval over seeds (``basis`` seeds-t, with ``p_value`` and ``mde``, the smallest |ΔIoU|
+    detectable with 80% power at 95%); with one seed a paired bootstrap over test images,
+    conditional on that one training run (``images-bootstrap-1-run``). ``family_*`` holds the
+    interval at the Bonferroni level 1 - 0.05/m over the file's m comparisons.
+    """
     first = rows[0][0]
     folder = {(e, f, s): run for e, f, s, _, run in rows}
-    lines = ["encoder,baseline,train_fraction,seeds,delta_iou,low,high"]
+    result = {(e, f, s): r for e, f, s, r, _ in rows}
+    compared = []
     for encoder in dict.fromkeys(r[0] for r in rows if r[0] != first):
         for fraction in sorted({r[1] for r in rows if r[0] == encoder}):
             seeds = sorted(s for e, f, s in folder if e == encoder and f == fraction)
             seeds = [s for s in seeds if (first, fraction, s) in folder]
             if not seeds:
                 continue
-            diff = paired_iou_difference(
-                [read_per_image(folder[encoder, fraction, s]) for s in seeds],
-                [read_per_image(folder[first, fraction, s]) for s in seeds],
-                n_boot=n_boot,
+            keys = [((encoder, fraction, s), (first, fraction, s)) for s in seeds]
+            values = (
+                [_seed_value(result[m], folder[m], len(seeds)) for m, _ in keys],
+                [_seed_value(result[b], folder[b], len(seeds)) for _, b in keys],
             )
-            lines.append(
-                f"{encoder},{first},{fraction:g},{len(seeds)},"
-                f"{diff.mean:.4f},{diff.low:.4f},{diff.high:.4f}"
-            )
+            compared.append((encoder, fraction, len(seeds), values))
+    family = 1 - 0.05 / max(len(compared), 1)
+    lines = [
+        "encoder,baseline,train_fraction,seeds,delta_iou,low,high,"
+        "basis,p_value,mde,family_level,family_low,family_high"
+    ]
+    for encoder, fraction, n_seeds, values in compared:
+        diff = paired_iou_difference(*values, n_boot=n_boot)
+        strict = paired_iou_difference(*values, n_boot=n_boot, level=family)
+        lines.append(
+            f"{encoder},{first},{fraction:g},{n_seeds},"
+            f"{diff.mean:.4f},{diff.low:.4f},{diff.high:.4f},"
+            f"{diff.basis},{diff.p_value:.4g},{diff.mde:.4f},"
+            f"{family:.4g},{strict.low:.4f},{strict.high:.4f}"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _seed_value(result: dict, run: Path, n_seeds: int) -> dict[str, np.ndarray] | float:
+    """The run's IoU with >= 2 seeds when known, else its per-image counts (when readable)."""
+    if n_seeds >= 2 and "iou" in result:
+        return float(result["iou"])
+    try:
+        return read_per_image(run)
+    except OSError:
+        if "iou" in result:
+            return float(result["iou"])
+        raise
 
 
 def plot_label_curves(rows: list, path: Path) -> None:
@@ -106,17 +137,24 @@ def plot_label_curves(rows: list, path: Path) -> None:
     for ax, key, name in ((axes[0], "iou", "test IoU"), (axes[1], "average_precision", "test AP")):
         for encoder in dict.fromkeys(r[0] for r in rows):
             fractions = sorted({r[1] for r in rows if r[0] == encoder})
+            # both metrics lie in [0, 1]; t-intervals over 2-3 seeds reach beyond, so clip
             stats = [
-                mean_interval([r[3][key] for r in rows if r[0] == encoder and r[1] == f])
+                mean_interval(
+                    [r[3][key] for r in rows if r[0] == encoder and r[1] == f], bounds=UNIT
+                )
                 for f in fractions
             ]
-            err = np.nan_to_num([s.half_width for s in stats])
             ax.errorbar(
-                fractions, [s.mean for s in stats], yerr=err, marker="o", capsize=3, label=encoder
+                fractions,
+                [s.mean for s in stats],
+                yerr=error_bars(stats),
+                marker="o",
+                capsize=3,
+                label=encoder,
             )
         ax.set_xlabel("fraction of training images")
         ax.set_ylabel(f"{name} (mean, 95% t-interval over seeds)")
-        ax.set_ylim(0, 1)  # both are in [0, 1]; t-intervals over 2-3 seeds reach beyond
+        ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()

@@ -12,7 +12,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from sslseg.experiments.stats import Interval, mean_interval, paired_iou_difference  # noqa: E402
+from sslseg.experiments.stats import (  # noqa: E402
+    NON_NEGATIVE,
+    UNIT,
+    Interval,
+    PairedDifference,
+    mean_interval,
+    paired_iou_difference,
+    seeds_needed,
+)
 from sslseg.runs import atomic_write_text  # noqa: E402
 
 TABLE_METRICS = [
@@ -24,6 +32,17 @@ TABLE_METRICS = [
     ("recall", "Recall"),
     ("accuracy", "Accuracy"),
 ]
+METRIC_BOUNDS = {
+    "iou": UNIT,
+    "f1": UNIT,
+    "recall": UNIT,
+    "accuracy": UNIT,
+    "precision": UNIT,
+    "iou_per_image": UNIT,
+    "dice_loss": NON_NEGATIVE,
+    "focal_loss": NON_NEGATIVE,
+    "bce": NON_NEGATIVE,
+}
 CSV_FIELDS = [
     "model",
     "label",
@@ -73,8 +92,12 @@ def read_per_image(run: Path) -> dict[str, np.ndarray]:
 
 
 def _fmt(interval: Interval, digits: int = 3) -> str:
+    """``mean ± half-width``; ``mean [low, high]`` once clipping made the interval asymmetric."""
     if np.isnan(interval.low):
         return f"{interval.mean:.{digits}f}"
+    below, above = interval.mean - interval.low, interval.high - interval.mean
+    if abs(below - above) > 1e-9:
+        return f"{interval.mean:.{digits}f} [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
     return f"{interval.mean:.{digits}f} ± {interval.half_width:.{digits}f}"
 
 
@@ -85,13 +108,61 @@ def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, float], list[dict[str
     return groups
 
 
+def _seed_values(pairs: list[tuple[dict, dict]]) -> tuple[list, list]:
+    """What the comparison needs per seed: each run's IoU from ``results.csv`` with >= 2 seeds
+    (run folders may be gone); per-image counts with one seed (for the image bootstrap),
+    or the IoU again when they cannot be read (no interval then)."""
+    if len(pairs) >= 2:
+        return [m["iou"] for m, _ in pairs], [b["iou"] for _, b in pairs]
+    (m, b), counts = pairs[0], []
+    for row in (m, b):
+        try:
+            counts.append(read_per_image(Path(row["run"])) if row.get("run") else None)
+        except OSError:
+            counts.append(None)
+    if None in counts:
+        return [m["iou"]], [b["iou"]]
+    return [counts[0]], [counts[1]]
+
+
+def _interval_text(diff: PairedDifference) -> str:
+    if diff.basis == "none":
+        return "no interval: one seed and no per-image counts"
+    return f"[{diff.low:+.4f}, {diff.high:+.4f}]"
+
+
+def _basis_text(diff: PairedDifference) -> str:
+    return {
+        "seeds-t": "t over seeds",
+        "images-bootstrap-1-run": "image bootstrap, conditional on one training run",
+        "none": "one seed, no per-image counts",
+    }[diff.basis]
+
+
+def _verdict(diff: Interval) -> str:
+    if isinstance(diff, PairedDifference) and diff.basis == "none":
+        return "no interval"
+    if diff.low > 0:
+        return "real gain"
+    if diff.high < 0:
+        return "real loss"
+    return "no significant difference"
+
+
 def render_report(
     rows: list[dict[str, Any]],
     baseline: str = "baseline",
     n_boot: int = 2000,
     title: str = "Experiment report",
+    negligible: float = 0.02,
 ) -> str:
-    """Table 4.1 with 95% intervals over seeds, then paired IoU differences to the baseline."""
+    """Table 4.1 with 95% intervals over seeds, then paired IoU differences to the baseline.
+
+    Verdicts in the Conclusion are family-wise (Bonferroni over the report's m comparisons).
+    A non-significant comparison is read with its MDE: "none larger than the MDE" when the MDE
+    is at most ``negligible`` ΔIoU, else "too few seeds". Works from ``results.csv`` alone
+    when every comparison has >= 2 seeds; one-seed comparisons need their run folders.
+    """
     groups = _groups(rows)
     models = list(dict.fromkeys(r["model"] for r in rows))
     fractions = sorted({r["dev_fraction"] for r in rows}, reverse=True)
@@ -100,8 +171,10 @@ def render_report(
         f"# {title}",
         "",
         f"{len(rows)} runs; seeds {seeds}. Each cell: mean ± half-width of the 95% Student-t "
-        "interval over seeds (no interval with a single seed). IoU, F1, recall and accuracy "
-        "are dataset-level; Dice, Focal and BCE are losses averaged per test image.",
+        "interval over seeds (no interval with a single seed); an interval that would cross a "
+        "metric's bound (IoU, F1, recall and accuracy lie in [0, 1], losses are >= 0) is "
+        "clipped there and shown as mean [low, high]. IoU, F1, recall and accuracy are "
+        "dataset-level; Dice, Focal and BCE are losses averaged per test image.",
         "",
         "| ID | Model | Loss | Dev split | n | " + " | ".join(t for _, t in TABLE_METRICS) + " |",
         "|---" * (5 + len(TABLE_METRICS)) + "|",
@@ -112,7 +185,10 @@ def render_report(
             group = groups.get((model, fraction))
             if not group:
                 continue
-            cells = [_fmt(mean_interval([r[k] for r in group])) for k, _ in TABLE_METRICS]
+            cells = [
+                _fmt(mean_interval([r[k] for r in group], bounds=METRIC_BOUNDS[k]))
+                for k, _ in TABLE_METRICS
+            ]
             label = group[0].get("label") or model
             out.append(
                 f"| {ident} | {label} | BCE | {round(fraction * 100)} | {len(group)} | "
@@ -120,17 +196,6 @@ def render_report(
                 + " |"
             )
             ident += 1
-    out += [
-        "",
-        "## Is the gain over the baseline real?",
-        "",
-        "IoU(model) − IoU(baseline) at the same dev split and seed (same split, same test "
-        "images). Interval: 95% hierarchical paired bootstrap (seeds, then test images, "
-        f"{n_boot} replicates); a gain is called real when the interval excludes 0.",
-        "",
-        "| Model | Dev split | seeds | ΔIoU | 95% interval | verdict | after Bonferroni |",
-        "|---|---|---|---|---|---|---|",
-    ]
     compared = [
         (model, fraction, pairs)
         for model in models
@@ -142,48 +207,97 @@ def render_report(
             )
         )
     ]
-    strict_level = 1 - 0.05 / max(len(compared), 1)
-    verdicts = []
-    for model, fraction, pairs in compared:
-        runs = (
-            [read_per_image(m["run"]) for m, _ in pairs],
-            [read_per_image(b["run"]) for _, b in pairs],
-        )
-        diff = paired_iou_difference(*runs, n_boot=n_boot)
-        # same bootstrap seed, so the same replicates, read at the family-wise level
-        strict = paired_iou_difference(*runs, n_boot=n_boot, level=strict_level)
-        verdicts.append((model, fraction, _verdict(diff), diff))
-        out.append(
-            f"| {pairs[0][0].get('label') or model} | {round(fraction * 100)} | "
-            f"{len(pairs)} | {diff.mean:+.4f} | [{diff.low:+.4f}, {diff.high:+.4f}] | "
-            f"{_verdict(diff)} | {_verdict(strict)} |"
-        )
+    m = max(len(compared), 1)
+    strict_level = 1 - 0.05 / m
+    fw = f"{100 * strict_level:.4g}%"
     out += [
         "",
+        "## Is the gain over the baseline real?",
+        "",
+        "IoU(model) − IoU(baseline) at the same dev split and seed (same split, same test "
+        "images). The seeds are the independent units: with two or more seeds the interval is "
+        "the paired Student t interval over the per-seed differences, mean ± t(n−1) · sd / √n, "
+        "and p its two-sided p-value (the test images' noise is inside each seed's "
+        "difference). With one seed the interval is a paired bootstrap over test images "
+        f"({n_boot} replicates): it is conditional on that one training run and says nothing "
+        "about another. See docs/statistics.md.",
+        "",
         f"{len(compared)} comparison{'s' if len(compared) != 1 else ''}: at 95% each, about "
-        f"{0.05 * len(compared):.1f} false calls are expected when nothing differs; the last "
-        "column holds each verdict at the "
-        f"Bonferroni level 1 − 0.05/{max(len(compared), 1)}.",
+        f"{0.05 * len(compared):.1f} false calls are expected when nothing differs, so verdicts "
+        f"are family-wise: Bonferroni over the {m} comparison{'s' if m != 1 else ''}, each "
+        f"interval at level 1 − 0.05/{m} = {fw}, which keeps the chance of any false call at "
+        "or below 5%. MDE: the smallest true |ΔIoU| this many seeds would detect with 80% "
+        "power at that family-wise level, from the observed seed-to-seed sd of the difference "
+        "(itself uncertain with few seeds).",
+        "",
+        f"| Model | Dev split | seeds | basis | ΔIoU | 95% interval | p | {fw} interval "
+        "(family-wise) | verdict (family-wise) | MDE |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    results = []
+    for model, fraction, pairs in compared:
+        values = _seed_values(pairs)
+        diff = paired_iou_difference(*values, n_boot=n_boot)
+        # same bootstrap seed, so the same replicates, read at the family-wise level
+        strict = paired_iou_difference(*values, n_boot=n_boot, level=strict_level)
+        label = pairs[0][0].get("label") or model
+        results.append((model, label, fraction, diff, strict))
+        p = "—" if np.isnan(diff.p_value) else f"{diff.p_value:.3f}"
+        mde = "—" if np.isnan(strict.mde) else f"{strict.mde:.4f}"
+        out.append(
+            f"| {label} | {round(fraction * 100)} | {len(pairs)} | {_basis_text(diff)} | "
+            f"{diff.mean:+.4f} | {_interval_text(diff)} | {p} | {_interval_text(strict)} | "
+            f"{_verdict(strict)} | {mde} |"
+        )
+    out += [
         "",
         "## Conclusion",
         "",
     ]
-    if not verdicts:
+    if not results:
         out.append("No pretrained model shares seeds with the baseline, so nothing is compared.")
-    for model, fraction, verdict, diff in verdicts:
-        out.append(
-            f"- {model} at dev {fraction:g}: {verdict} (ΔIoU {diff.mean:+.4f}, 95% "
-            f"[{diff.low:+.4f}, {diff.high:+.4f}])."
-        )
+    else:
+        out += [
+            f"Verdicts at the family-wise level of this report (Bonferroni over {m} "
+            f"comparison{'s' if m != 1 else ''}: intervals at {fw}). A design is called able "
+            f"to rule out a difference when its MDE is at most {negligible:g} IoU.",
+            "",
+        ]
+    for model, label, fraction, diff, strict in results:
+        name = label if label == model else f"{label} ({model})"
+        out.append(f"- {name} at dev {fraction:g}: {_conclusion(diff, strict, negligible)}")
     return "\n".join(out) + "\n"
 
 
-def _verdict(diff: Interval) -> str:
-    if diff.low > 0:
-        return "real gain"
-    if diff.high < 0:
-        return "real loss"
-    return "no significant difference"
+def _conclusion(diff: PairedDifference, strict: PairedDifference, negligible: float) -> str:
+    numbers = f"ΔIoU {diff.mean:+.4f}"
+    if diff.basis == "none":
+        return f"no interval: one seed and no per-image counts ({numbers})."
+    numbers += f", {100 * strict.level:.4g}% {_interval_text(strict)}"
+    verdict = _verdict(strict)
+    if diff.conditional_on_one_run:
+        return (
+            f"{verdict}, conditional on one training run ({numbers}): the interval covers only "
+            "the choice of test images; another seed may well differ."
+        )
+    if verdict != "no significant difference":
+        return f"{verdict} ({numbers}, p = {diff.p_value:.3g} before correction)."
+    if strict.mde <= negligible:
+        return (
+            f"no significant difference, and none larger than the MDE {strict.mde:.3f}: a "
+            f"true difference of that size would have been detected with 80% power ({numbers})."
+        )
+    needed = seeds_needed(strict.sd, negligible, strict.level)
+    more = (
+        f"; at the observed seed-to-seed sd about {needed} seeds would be needed for {negligible:g}"
+        if needed
+        else ""
+    )
+    return (
+        f"no significant difference, but too few seeds to say there is none: with "
+        f"{diff.n_seeds} seeds the design could not reliably detect (80% power) differences "
+        f"smaller than {strict.mde:.3f} IoU{more} ({numbers})."
+    )
 
 
 def _paired(model_rows: list[dict], base_rows: list[dict]) -> list[tuple[dict, dict]]:
@@ -196,23 +310,34 @@ def _paired(model_rows: list[dict], base_rows: list[dict]) -> list[tuple[dict, d
 
 
 def plot_iou_vs_fraction(rows: list[dict[str, Any]], path: Path) -> None:
-    """Test IoU against dev fraction, one line per model, 95% interval error bars."""
+    """Test IoU against dev fraction, one line per model, 95% interval error bars clipped to
+    [0, 1] (asymmetric where clipped)."""
     groups = _groups(rows)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for model in dict.fromkeys(r["model"] for r in rows):
         fractions = sorted(f for m, f in groups if m == model)
-        intervals = [mean_interval([r["iou"] for r in groups[(model, f)]]) for f in fractions]
+        intervals = [
+            mean_interval([r["iou"] for r in groups[(model, f)]], bounds=UNIT) for f in fractions
+        ]
         means = np.array([i.mean for i in intervals])
-        err = np.nan_to_num(np.array([i.half_width for i in intervals]))
         label = groups[(model, fractions[0])][0].get("label") or model
-        ax.errorbar(fractions, means, yerr=err, marker="o", capsize=4, label=label)
+        ax.errorbar(
+            fractions, means, yerr=error_bars(intervals), marker="o", capsize=4, label=label
+        )
     ax.set_xlabel("development fraction of the dataset")
-    ax.set_ylabel("test IoU (dataset-level)")
+    ax.set_ylabel("test IoU (dataset-level, 95% t-interval over seeds)")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def error_bars(intervals: list[Interval]) -> np.ndarray:
+    """2 x n asymmetric ``yerr`` (below, above) for matplotlib; 0 where there is no interval."""
+    below = [i.mean - i.low for i in intervals]
+    above = [i.high - i.mean for i in intervals]
+    return np.nan_to_num(np.array([below, above], dtype=np.float64))
 
 
 def plot_figure41(panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
