@@ -9,6 +9,8 @@ and smp's ResNet encoder both take it unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,21 @@ from sslseg.errors import SslsegError
 ARCHS = ("resnet18", "resnet50")
 STEMS = ("imagenet", "cifar")
 FEATURE_DIMS = {"resnet18": 512, "resnet50": 2048}
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Build models under this block: their initial weights are named by ``seed`` alone.
+
+    Modules draw their initial weights (backbone, heads, prototypes, queues, a U-Net's
+    decoder) from torch's CPU generator while they are built on the CPU, so seeding it makes
+    every process (every DDP rank) and every rerun start from the same weights whatever ran
+    before. Only the CPU generator is seeded, and its state is restored on exit, so the
+    caller's random stream is neither reset nor advanced.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
 
 
 def build_resnet(arch: str = "resnet18", stem: str = "imagenet") -> nn.Module:

@@ -143,3 +143,41 @@ def test_train_step_loss_is_fp32_under_bf16():
     loss = train_step(model, optimizer, x, y, "bf16")
     assert loss.dtype == torch.float32
     assert torch.equal(loss, expected)
+
+
+def test_unet_starts_from_weights_the_seed_names(tmp_path, monkeypatch):
+    import torch
+
+    from sslseg.seg import finetune as finetune_module
+
+    built = []
+
+    def capture(config, store, split, model, *rest):
+        built.append(model.state_dict())
+        return {}
+
+    monkeypatch.setattr(finetune_module, "_train", capture)
+    finetune(_config(tmp_path / "a", "seed=3"), progress=False)
+    torch.manual_seed(99)  # whatever ran before in this process ...
+    state = torch.get_rng_state()
+    finetune(_config(tmp_path / "b", "seed=3"), progress=False)
+    assert torch.equal(torch.get_rng_state(), state)  # ... is neither reset nor advanced
+    finetune(_config(tmp_path / "c", "seed=4"), progress=False)
+    a, b, c = built
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for key in ("encoder.conv1.weight", "decoder.blocks.0.conv1.0.weight"):
+        assert not torch.equal(a[key], c[key])
+
+
+def test_flip_moves_image_and_mask_together():
+    import torch
+
+    from sslseg.seg.finetune import flip_batch
+
+    y = torch.randint(0, 2, (16, 8, 8), dtype=torch.uint8)
+    y[:, :, 0] = 255  # an asymmetric ignore column
+    x = y[:, None].float().expand(16, 3, 8, 8)  # every channel shows the mask
+    fx, fy = flip_batch(x, y, torch.Generator().manual_seed(0))
+    flipped = (fy[:, :, -1] == 255).all(dim=1)
+    assert 0 < int(flipped.sum()) < 16  # some flipped, some not
+    assert torch.equal(fx, fy[:, None].float().expand(16, 3, 8, 8))

@@ -29,7 +29,7 @@ import torchvision
 from torch import nn
 from tqdm import tqdm
 
-from sslseg.backbones import ARCHS, FEATURE_DIMS, STEMS, build_resnet, load_backbone
+from sslseg.backbones import ARCHS, FEATURE_DIMS, STEMS, build_resnet, load_backbone, seeded
 from sslseg.errors import SslsegError
 
 # Bumped whenever extraction changes (normalisation, pooling), so old caches are not reused.
@@ -118,8 +118,7 @@ def resolve_encoder(
                 f"config: stem: unknown stem '{stem}' (choose from auto, {', '.join(STEMS)})"
             )
         # A private generator state: the same seed gives the same weights whatever ran before.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded(seed):
             model = build_resnet(arch, stem)
         meta = {"arch": arch, "stem": stem, "method": "random", "seed": seed}
         return Encoder(model.eval(), "random", spec, f"random-{arch}-{stem}-s{seed}", meta)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sslseg.backbones import seeded
 from sslseg.config import PRECISIONS, config_to_dict, require
 from sslseg.data.splits import Split, make_split
 from sslseg.data.store import Store, open_store
@@ -245,8 +246,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
         store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
     )
     split = train_subset(split, config.train_fraction, config.seed)
-    torch.manual_seed(config.seed)
-    model = build_unet(config.arch, config.encoder)
+    with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
+        model = build_unet(config.arch, config.encoder)
     _check_resumable(run, config)
     run.create()
     run.write_config(config)
