@@ -34,3 +34,34 @@ def test_pure_function_of_ids_and_seed():
 def test_impossible_fraction(fraction):
     with pytest.raises(SslsegError, match="dev_fraction"):
         make_split(IDS, fraction, seed=0)
+
+
+def test_pretraining_leaves_out_the_test_set_fine_tuning_scores_on():
+    from sslseg.data.splits import holdout, pretraining_rows, pretraining_saw
+
+    ids = [f"img{k:03d}" for k in range(50)]
+    rest, test = holdout(ids, 0.2, seed=3)
+    for fraction in (0.8, 0.2):
+        assert np.array_equal(make_split(ids, fraction, seed=3).test, test)
+    rows = pretraining_rows("sample", ids, {}, False, 0.2, 3)
+    assert np.array_equal(rows, rest) and not set(rows) & set(test)
+    assert pretraining_rows("sample", ids, {}, True, 0.2, 3) is None
+    meta = {"data": {"source": "sample", "root": ""}, "holdout": {"fraction": 0.2, "seed": 3}}
+    seen = pretraining_saw(meta, "sample", "", ids)
+    assert seen == {ids[i] for i in rest}
+    assert pretraining_saw({**meta, "holdout": None}, "sample", "", ids) == set(ids)
+    assert pretraining_saw(meta, "oxford-pet", "", ids) == set()
+
+
+def test_a_standard_test_split_is_never_pretrained_on_by_default():
+    from sslseg.config import load_config
+    from sslseg.data.splits import pretraining_rows
+    from sslseg.ssl.command import PretrainConfig
+
+    assert pretraining_rows("cifar10", ["train/1"], {}, False, 0.2, 0) is None
+    with pytest.raises(SslsegError, match="source_options.split: 'all' holds cifar10's test"):
+        load_config(PretrainConfig, None, ["source=cifar10", "source_options={split: all}"])
+    cfg = load_config(
+        PretrainConfig, None, ["source=cifar10", "source_options={split: all}", "transductive=true"]
+    )
+    assert cfg.holdout() is None

@@ -181,3 +181,24 @@ def test_flip_moves_image_and_mask_together():
     flipped = (fy[:, :, -1] == 255).all(dim=1)
     assert 0 < int(flipped.sum()) < 16  # some flipped, some not
     assert torch.equal(fx, fy[:, None].float().expand(16, 3, 8, 8))
+
+
+def test_an_encoder_pretrained_on_the_test_images_is_refused(tmp_path):
+    from sslseg.backbones import build_resnet, save_encoder
+
+    def exported(name, holdout):
+        meta = {"arch": "resnet18", "stem": "imagenet", "data": {"source": "sample", "root": ""}}
+        path = tmp_path / name / "encoder.pt"
+        return str(save_encoder(build_resnet(), path, {**meta, "holdout": holdout}))
+
+    everything = exported("all", None)
+    with pytest.raises(SslsegError, match="was pretrained on 16 of the 16 test images"):
+        finetune(_config(tmp_path / "a", "epochs=1", f"encoder={everything}"), False)
+    assert not (tmp_path / "a").exists()
+    # pretrained without seed 0's hold-out: accepted at seed 0, refused at seed 1
+    held = exported("held", {"fraction": 0.2, "seed": 0})
+    assert finetune(_config(tmp_path / "b", "epochs=1", f"encoder={held}"), False)["iou"] >= 0
+    with pytest.raises(SslsegError, match="was pretrained on"):
+        finetune(_config(tmp_path / "c", "epochs=1", f"encoder={held}", "seed=1"), False)
+    opted = _config(tmp_path / "d", "epochs=1", f"encoder={everything}", "transductive=true")
+    assert finetune(opted, False)["iou"] >= 0

@@ -230,3 +230,21 @@ def test_unknown_policy_is_refused_before_anything_is_written(tmp_path):
     assert "policy: unknown view policy 'fancy'" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def test_pretraining_leaves_out_the_fine_tuning_test_set_of_its_seed():
+    from sslseg.config import load_config
+    from sslseg.data.splits import make_split
+    from sslseg.data.store import open_store
+
+    store = open_store("sample", side=16, progress=False)
+    cfg = load_config(command.PretrainConfig, None, ["source=sample", "seed=4"])
+    used = command.training_store(cfg, store)
+    test = {store.ids[i] for i in make_split(store.ids, 0.8, seed=4).test}
+    assert len(used) == len(store) - len(test) and not set(used.ids) & test
+    row = store.ids.index(used.ids[0])
+    assert np.array_equal(used.images[0], store.images[row])
+    assert used.hashes[0] == store.hashes[row]
+    assert command.export_meta(cfg)["holdout"] == {"fraction": 0.2, "seed": 4}
+    everything = load_config(command.PretrainConfig, None, ["source=sample", "transductive=true"])
+    assert command.training_store(everything, store) is store

@@ -10,10 +10,32 @@ the order a folder listing returned. One permutation orders everything: the firs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sslseg.errors import SslsegError
+
+
+def _permutation(ids: list[str], seed: int) -> np.ndarray:
+    # sorted first, so the order a folder listing returned never matters
+    order = np.argsort(np.array(ids, dtype=object), kind="stable")
+    return order[np.random.default_rng(seed).permutation(len(ids))]
+
+
+def holdout(ids: list[str], test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, test) indices: the seeded test set that :func:`make_split` holds out.
+
+    Pretraining leaves ``test`` out (unless it is asked to be transductive) and ``sslseg
+    evaluate`` tests its probes on it, so with the same (fraction, seed) an encoder never saw
+    the images it is scored on.
+    """
+    if not 0 < test_fraction < 1:
+        raise SslsegError(f"config: test_fraction: {test_fraction} must be in (0, 1)")
+    perm = _permutation(ids, seed)
+    n_test = round(test_fraction * len(ids))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
 @dataclass(frozen=True)
@@ -48,9 +70,7 @@ def make_split(
         )
     if not 0 < val_fraction < 1:
         raise SslsegError(f"config: val_fraction: {val_fraction} must be in (0, 1)")
-    order = np.argsort(np.array(ids, dtype=object), kind="stable")
-    rng = np.random.default_rng(seed)
-    perm = order[rng.permutation(n)]
+    perm = _permutation(ids, seed)
     n_test = round(test_fraction * n)
     n_dev = min(round(dev_fraction * n), n - n_test)
     if n_test < 1 or n_dev < 2:
@@ -65,3 +85,59 @@ def make_split(
     by_key = dev[np.argsort(val_key[dev], kind="stable")]
     val, train = by_key[:n_val], by_key[n_val:]
     return Split(dev_fraction, np.sort(train), np.sort(val), np.sort(test))
+
+
+#: Sources that ship a standard test split, and the split names that contain its images.
+#: Pretraining on any other split of these needs no hold-out of its own.
+TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}
+
+
+def pretraining_rows(
+    source: str,
+    ids: list[str],
+    options: dict[str, object],
+    transductive: bool,
+    test_fraction: float,
+    seed: int,
+) -> np.ndarray | None:
+    """Store rows pretraining may use; ``None`` means all of them.
+
+    By default pretraining never sees an image it is later scored on: a source with a
+    standard split is used as given (its test split is refused), any other source loses the
+    seeded :func:`holdout` test set. ``transductive=True`` opts in to every image.
+    """
+    if transductive:
+        return None
+    if source in TEST_SPLITS:
+        split = str(options.get("split", ""))
+        if split in TEST_SPLITS[source]:
+            raise SslsegError(
+                f"config: source_options.split: '{split}' holds {source}'s test images; "
+                "pretrain on its training split, or set transductive=true"
+            )
+        return None
+    rest, _ = holdout(ids, test_fraction, seed)
+    return rest
+
+
+def pretraining_saw(meta: dict[str, Any], source: str, root: str, ids: list[str]) -> set[str]:
+    """The ids among ``ids`` (all the items of one store of ``source`` over ``root``) that an
+    encoder with sidecar ``meta`` was pretrained on, by the rule of :func:`pretraining_rows`.
+    """
+    data = meta.get("data") or {}
+    if data.get("source") != source or not _same_root(str(data.get("root", "")), root):
+        return set()
+    if source in TEST_SPLITS:
+        # a standard split: the encoder saw the test images only if it trained on that split
+        return set(ids) if str(data.get("split", "")) in TEST_SPLITS[source] else set()
+    hold = meta.get("holdout")
+    if not hold:  # transductive, or exported before hold-outs existed
+        return set(ids)
+    rest, _ = holdout(ids, float(hold["fraction"]), int(hold["seed"]))
+    return {ids[i] for i in rest}
+
+
+def _same_root(a: str, b: str) -> bool:
+    if not a or not b:
+        return a == b
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()

@@ -9,6 +9,7 @@ and metrics as an uninterrupted one.
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from sslseg.backbones import seeded
 from sslseg.config import PRECISIONS, config_to_dict, require
-from sslseg.data.splits import Split, make_split
+from sslseg.data.splits import Split, make_split, pretraining_saw
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
@@ -66,6 +67,8 @@ class FinetuneConfig:
     out: str = "runs/finetune"
     cache: str = ""
     figures: int = 6
+    # allow an encoder pretrained on this run's test images (refused by default)
+    transductive: bool = False
 
     def __post_init__(self) -> None:
         require(
@@ -216,6 +219,21 @@ def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
     return store
 
 
+def _check_unseen(config: FinetuneConfig, store: Store, split: Split) -> None:
+    """Refuse an encoder that was pretrained on any of this run's test images."""
+    sidecar = Path(config.encoder).with_suffix(".json")
+    if config.encoder in ("random", "imagenet") or not sidecar.is_file():
+        return
+    meta = json.loads(sidecar.read_text())
+    seen = pretraining_saw(meta, config.source, config.root, store.ids)
+    overlap = sum(store.ids[i] in seen for i in split.test)
+    if overlap:
+        raise SslsegError(
+            f"{config.encoder}: was pretrained on {overlap} of the {len(split.test)} test "
+            "images (pretrain with this seed's hold-out, or set transductive=true)"
+        )
+
+
 def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
     saved = run.path("config.yaml")
     if saved.is_file():
@@ -246,6 +264,8 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
         store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
     )
     split = train_subset(split, config.train_fraction, config.seed)
+    if not config.transductive:
+        _check_unseen(config, store, split)
     with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
         model = build_unet(config.arch, config.encoder)
     _check_resumable(run, config)

@@ -42,6 +42,11 @@ class PretrainConfig:
     temperature: float | None = None  # None: the method's own default (SimCLR 0.5)
     warmup_epochs: float = 1.0
     seed: int = 0
+    # Pretraining leaves out the seeded test set that fine-tuning and `sslseg evaluate` score
+    # on (data/splits.py: holdout) unless transductive; holdout_seed -1 = the run's seed.
+    transductive: bool = False
+    holdout_fraction: float = 0.2
+    holdout_seed: int = -1
     policy: str = "default"
     out: str = ""
     device: str = "auto"
@@ -66,6 +71,20 @@ class PretrainConfig:
             "warmup_epochs",
             f"must be between 0 and epochs ({self.epochs}), got {self.warmup_epochs}",
         )
+        require(
+            0 < self.holdout_fraction < 1,
+            "holdout_fraction",
+            f"must be in (0, 1), got {self.holdout_fraction}",
+        )
+        from sslseg.data.splits import TEST_SPLITS
+
+        require(
+            self.transductive
+            or str(self.source_options.get("split", "")) not in TEST_SPLITS.get(self.source, ()),
+            "source_options.split",
+            f"'{self.source_options.get('split')}' holds {self.source}'s test images; pretrain "
+            "on its training split, or set transductive=true",
+        )
         require(self.side >= 8, "side", f"must be at least 8, got {self.side}")
         require(
             self.optimizer in ("adam", "sgd", "lars"),
@@ -77,6 +96,13 @@ class PretrainConfig:
             "precision",
             f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
         )
+
+    def holdout(self) -> dict[str, Any] | None:
+        """The hold-out this run pretrains without (None: transductive)."""
+        if self.transductive:
+            return None
+        seed = self.seed if self.holdout_seed < 0 else self.holdout_seed
+        return {"fraction": self.holdout_fraction, "seed": seed}
 
     def run_folder(self) -> Path:
         return Path(self.out or f"runs/pretrain-{self.method}-{self.source}-{self.side}px")
@@ -148,7 +174,25 @@ def export_meta(cfg: PretrainConfig) -> dict[str, Any]:
             "resize": cfg.resize,
             **cfg.source_options,
         },
+        "transductive": cfg.transductive,
+        "holdout": cfg.holdout(),
     }
+
+
+def training_store(cfg: PretrainConfig, store: Any) -> Any:
+    """``store`` without the images pretraining must not see (see ``holdout``)."""
+    from sslseg.data.splits import pretraining_rows
+
+    hold = cfg.holdout()
+    rows = pretraining_rows(
+        cfg.source,
+        store.ids,
+        cfg.source_options,
+        cfg.transductive,
+        hold["fraction"] if hold else 0.5,
+        hold["seed"] if hold else 0,
+    )
+    return store if rows is None else store.subset(rows)
 
 
 def build(cfg: PretrainConfig) -> Any:
@@ -160,40 +204,53 @@ def build(cfg: PretrainConfig) -> Any:
         if "temperature" not in method_options(REGISTRY[cfg.method]):
             raise SslsegError(f"config: temperature: method '{cfg.method}' has no temperature")
         options.setdefault("temperature", cfg.temperature)
-    return build_method(cfg.method, cfg.arch, cfg.stem, **options)
+    from sslseg.backbones import seeded
+
+    # The seed names the initial weights (backbone, heads, prototypes, queues) on every
+    # rank; a private generator state leaves the caller's untouched.
+    with seeded(cfg.seed):
+        return build_method(cfg.method, cfg.arch, cfg.stem, **options)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``sslseg pretrain``: the config from the command line, then :func:`pretrain_encoder`."""
+    config_path, overrides = _split_args(args)
+    cfg = load_config(PretrainConfig, config_path, overrides)
+    pretrain_encoder(cfg, export_only=args.export_only)
+    return 0
+
+
+def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
+    """Pretrain (or resume, or find finished) the run of ``cfg``; returns its ``encoder.pt``.
+
+    ``export_only`` writes the encoder from the run's last checkpoint instead of training.
+    """
     import torch.distributed as dist
 
-    from sslseg.augment.views import build_view_maker
+    from sslseg.augment.views import build_view_maker, check_policy
     from sslseg.data.store import open_store
     from sslseg.runs import RunDir
     from sslseg.ssl.train import CHECKPOINT, TrainSettings, export, init_distributed, pretrain
 
-    config_path, overrides = _split_args(args)
-    cfg = load_config(PretrainConfig, config_path, overrides)
     method = build(cfg)  # validates method and options before anything is written
-    from sslseg.augment.views import check_policy
-
     check_policy(cfg.policy)  # before the run folder or the store is written
     run_dir = RunDir(cfg.run_folder())
 
-    if args.export_only:
+    if export_only:
         ckpt = run_dir.load(CHECKPOINT)
         if ckpt is None:
             raise SslsegError(f"{run_dir.path(CHECKPOINT)}: no checkpoint to export from")
         method.load_state_dict(ckpt["method"])
         path = export(method, run_dir, {**export_meta(cfg), "epochs": int(ckpt["epoch"])})
         print(f"encoder of epoch {ckpt['epoch']} written to {path}")
-        return 0
+        return path
 
     rank, world_size = init_distributed(cfg.device)
     if run_dir.finished and run_dir.path("encoder.pt").is_file():
         _check_same_run(run_dir.root, cfg)
         if rank == 0:
             print(f"{run_dir.root}: already finished; encoder at {run_dir.path('encoder.pt')}")
-        return 0
+        return run_dir.path("encoder.pt")
     if rank == 0:
         if run_dir.path("config.yaml").is_file():
             _check_same_run(run_dir.root, cfg)
@@ -220,6 +277,7 @@ def run(args: argparse.Namespace) -> int:
             **cfg.source_options,
         )
 
+    store = training_store(cfg, store)
     views = build_view_maker(cfg.policy, type(method).view_specs(cfg.side), store=store)
     settings = TrainSettings(
         epochs=cfg.epochs,
@@ -244,7 +302,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if world_size > 1:
         dist.destroy_process_group()
-    return 0
+    return run_dir.path("encoder.pt")
 
 
 def main(argv: list[str] | None = None) -> int:
