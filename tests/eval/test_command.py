@@ -1,6 +1,8 @@
 import argparse
 import csv
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -91,3 +93,70 @@ def test_shipped_config_lists_every_key():
     cfg = command.load_config(command.EvaluateConfig, path, ["out=x"])
     assert set(yaml.safe_load(path.read_text())) == set(vars(cfg))
     assert cfg.knn_k == 200 and cfg.fractions[0] == 0.1 and len(cfg.fractions) == 10
+
+
+def _exported(tmp_path, name, stem, data):
+    from sslseg.backbones import build_resnet, save_encoder
+
+    return str(
+        save_encoder(
+            build_resnet("resnet18", stem),
+            tmp_path / name / "encoder.pt",
+            {"arch": "resnet18", "stem": stem, "method": "simclr", "data": data},
+        )
+    )
+
+
+def _config(image_folder, tmp_path, encoders, **keys):
+    return command.EvaluateConfig(
+        encoders=encoders,
+        source="image-folder",
+        root=str(image_folder),
+        side=16,
+        out=str(tmp_path / "out"),
+        progress=False,
+        tsne=False,
+        **keys,
+    )
+
+
+def test_random_takes_the_stem_of_the_encoders_it_is_compared_with(image_folder, tmp_path):
+    # at 16 px the old rule gave `random` the CIFAR stem beside an ImageNet-stem encoder
+    enc = _exported(tmp_path, "ssl", "imagenet", {"source": "cifar10"})
+    cfg = _config(image_folder, tmp_path, ["random", enc])
+    encoders = command.resolve_encoders(cfg, 16)
+    assert [e.meta["stem"] for e in encoders] == ["imagenet", "imagenet"]
+    assert encoders[0].model.conv1.kernel_size == (7, 7)
+    # without exported encoders, auto keeps the small-input rule
+    alone = command.resolve_encoders(_config(image_folder, tmp_path, ["random"]), 16)
+    assert alone[0].meta["stem"] == "cifar"
+
+
+def test_mixed_stems_are_refused_unless_asked_for(image_folder, tmp_path):
+    enc = _exported(tmp_path, "ssl", "imagenet", {"source": "cifar10"})
+    cfg = _config(image_folder, tmp_path, ["random", enc], stem="cifar")
+    with pytest.raises(SslsegError, match="config: stem: the encoders have different stems"):
+        command.evaluate(cfg)
+    assert not (tmp_path / "out").exists()
+    mixed = command.resolve_encoders(dataclasses.replace(cfg, mixed_stems=True), 16)
+    assert {e.meta["stem"] for e in mixed} == {"cifar", "imagenet"}
+
+
+def test_an_encoder_pretrained_on_the_test_images_is_refused(image_folder, tmp_path):
+    data = {"source": "image-folder", "root": str(image_folder)}
+    seen = _exported(tmp_path, "seen", "imagenet", data)  # no holdout: saw every image
+    with pytest.raises(SslsegError, match="was pretrained on 5 of the 5 test images"):
+        command.evaluate(_config(image_folder, tmp_path, [seen], fractions=[1.0], knn_k=3))
+    ok = command.evaluate(
+        _config(image_folder, tmp_path, [seen], fractions=[1.0], knn_k=3, transductive=True)
+    )
+    assert ok["n_test"] == 5
+    # an encoder whose hold-out is the probes' test set passes; another hold-out does not
+    held = _exported(tmp_path, "held", "imagenet", data)
+    sidecar = Path(held).with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "holdout": {"fraction": 0.2, "seed": 0}}))
+    cfg = _config(image_folder, tmp_path / "o2", [held], fractions=[1.0], knn_k=3)
+    assert command.evaluate(cfg)["n_test"] == 5
+    with pytest.raises(SslsegError, match="was pretrained on"):
+        command.evaluate(dataclasses.replace(cfg, seed=1, out=str(tmp_path / "o3")))

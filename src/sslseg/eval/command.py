@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 
 from sslseg.config import config_to_dict, load_config, require
+from sslseg.data.splits import holdout, pretraining_saw
 from sslseg.data.store import Store, open_store
 from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.eval.clustering import kmeans_scores, subsample, tsne_embedding
-from sslseg.eval.features import cached_features, resolve_encoder
+from sslseg.eval.features import Encoder, auto_stem, cached_features, resolve_encoder
 from sslseg.eval.knn import knn_accuracy
 from sslseg.eval.linear import DEFAULT_FRACTIONS, linear_curve
 from sslseg.eval.plots import plot_label_fractions, plot_tsne
@@ -33,6 +34,7 @@ from sslseg.runs import RunDir, atomic_write_text
 
 # Sources whose ``split`` option gives a standard train/test pair; others are held out.
 SPLIT_SOURCES = {"cifar10": ("train", "test"), "stl10": ("train", "test")}
+AUTO = "auto"
 
 
 @dataclass
@@ -50,8 +52,14 @@ class EvaluateConfig:
     cache: str = ""  # store cache folder; "" = $SSLSEG_CACHE or the user cache
     feature_cache: str = "store"  # store (next to the stores) | run | off | a folder
     out: str = ""
-    arch: str = "resnet18"  # for random / imagenet
-    stem: str = "auto"  # for random: auto = cifar stem up to 64 px input, else imagenet
+    # For random / imagenet. auto: the arch and stem of the exported encoders compared with
+    # (a baseline of another stem is another network); without any, resnet18 and the cifar
+    # stem up to 64 px input, else imagenet.
+    arch: str = AUTO
+    stem: str = AUTO
+    mixed_stems: bool = False  # allow encoders of different stems in one evaluation
+    # Score encoders on images they were pretrained on (refused by default).
+    transductive: bool = False
     input_side: int = 0  # resize images to this before the encoder; 0 = store side
     batch_size: int = 256
     device: str = "auto"
@@ -115,22 +123,6 @@ class Data:
         )
 
 
-def holdout_split(
-    labels: np.ndarray, test_fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified seeded (train, test) index split; unlabelled items form one stratum."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        order = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(test_fraction * len(order)))
-        if len(order) > 1:
-            n_test = min(max(n_test, 1), len(order) - 1)
-        test.append(order[:n_test])
-        train.append(order[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 def load_data(cfg: EvaluateConfig) -> Data:
     """Open the train and test stores, or one store with a stratified held-out part."""
     cache = Path(cfg.cache).expanduser() if cfg.cache else None
@@ -144,11 +136,60 @@ def load_data(cfg: EvaluateConfig) -> Data:
         data = Data(train, test, np.arange(len(train)), np.arange(len(test)))
     else:
         store = open_store(cfg.source, cfg.root, **common)
-        tr, te = holdout_split(store.labels, cfg.test_fraction, cfg.seed)
+        # the same seeded hold-out that pretraining leaves out (data/splits.py)
+        tr, te = holdout(store.ids, cfg.test_fraction, cfg.seed)
         data = Data(store, store, tr, te)
     if len(data.train_idx) == 0 or len(data.test_idx) == 0:
         raise SslsegError(f"{cfg.root}: need at least one training and one test image")
     return data
+
+
+def resolve_encoders(cfg: EvaluateConfig, input_side: int) -> list[Encoder]:
+    """Every encoder of ``cfg``; ``random`` / ``imagenet`` match the exported ones.
+
+    A baseline must be the same network as what it is compared with: with ``arch`` / ``stem``
+    left at ``auto`` they take those of the exported encoders. Mixed stems are refused unless
+    ``mixed_stems`` (a CIFAR stem has ~16x the FLOPs and an 8x8 final map at 64 px).
+    """
+    exported = [resolve_encoder(s, seed=cfg.seed) for s in cfg.encoders if s not in BUILT_IN]
+    archs = sorted({e.meta["arch"] for e in exported})
+    stems = sorted({e.meta["stem"] for e in exported})
+    arch = cfg.arch if cfg.arch != AUTO else (archs[0] if len(archs) == 1 else "resnet18")
+    stem = cfg.stem if cfg.stem != AUTO else (stems[0] if len(stems) == 1 else AUTO)
+    if stem == AUTO:
+        stem = auto_stem(input_side)
+    by_spec = iter(exported)
+    encoders = [
+        resolve_encoder(s, arch, stem, cfg.seed, input_side) if s in BUILT_IN else next(by_spec)
+        for s in cfg.encoders
+    ]
+    used = sorted({e.meta["stem"] for e in encoders})
+    if len(used) > 1 and not cfg.mixed_stems:
+        raise SslsegError(
+            f"config: stem: the encoders have different stems ({', '.join(used)}), so their "
+            "figures compare different networks; set stem= for the baselines, or "
+            "mixed_stems=true to compare them anyway"
+        )
+    return encoders
+
+
+BUILT_IN = ("random", "imagenet")
+
+
+def check_unseen(encoders: list[Encoder], cfg: EvaluateConfig, data: Data) -> None:
+    """Refuse an encoder pretrained on any of the probes' test images (unless transductive)."""
+    if cfg.transductive:
+        return
+    test_ids = {data.test.ids[i] for i in data.test_idx}
+    for enc in encoders:
+        seen = pretraining_saw(enc.meta, cfg.source, cfg.root, data.test.ids)
+        overlap = len(test_ids & seen)
+        if overlap:
+            raise SslsegError(
+                f"{enc.spec}: was pretrained on {overlap} of the {len(test_ids)} test images "
+                "(evaluate with the seed and test_fraction of its holdout, or set "
+                "transductive=true to score it on them anyway)"
+            )
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -180,14 +221,13 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     device = pick_device(cfg.device)
     # Resolve every encoder before the slow steps, so a bad path fails in a second.
     input_side = cfg.input_side or cfg.side
-    encoders = [
-        resolve_encoder(spec, cfg.arch, cfg.stem, cfg.seed, input_side) for spec in cfg.encoders
-    ]
+    encoders = resolve_encoders(cfg, input_side)
     run = RunDir(Path(cfg.out).expanduser()).create()
     run.write_config(cfg)
     t0 = time.perf_counter()
     data = load_data(cfg)
     load_seconds = time.perf_counter() - t0
+    check_unseen(encoders, cfg, data)
     names = unique_names([e.name for e in encoders])
     run.append_log(
         {
