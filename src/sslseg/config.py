@@ -75,3 +75,25 @@ def require(condition: bool, key: str, message: str) -> None:
     """Raise a one-line config error for ``key`` unless ``condition`` holds."""
     if not condition:
         raise SslsegError(f"config: {key}: {message}")
+
+
+def changed_key(old: dict[str, Any], new: dict[str, Any], ignore: set[str] = frozenset()) -> str:
+    """The first key (dotted) whose value differs between two config dicts; "" when none.
+
+    A key missing from ``old`` counts as changed: a result made before the key existed is not
+    known to match it.
+    """
+    for key in sorted(set(old) | set(new)):
+        if key in ignore:
+            continue
+        a, b = old.get(key, _MISSING), new.get(key, _MISSING)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = changed_key(a, b)
+            if inner:
+                return f"{key}.{inner}"
+        elif a != b:
+            return key
+    return ""
+
+
+_MISSING = object()

@@ -93,6 +93,10 @@ class RunDir:
         path = self.path(name)
         return json.loads(path.read_text()) if path.is_file() else None
 
+    def read_yaml(self, name: str) -> Any | None:
+        path = self.path(name)
+        return yaml.safe_load(path.read_text()) if path.is_file() else None
+
     @property
     def finished(self) -> bool:
         return self.path("results.json").is_file()

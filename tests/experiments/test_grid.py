@@ -1,7 +1,10 @@
+import json
+
 import pytest
+import yaml
 
 import sslseg.experiments.grid as grid
-from sslseg.config import load_config
+from sslseg.config import config_to_dict, load_config
 from sslseg.errors import SslsegError
 from sslseg.experiments.grid import ExperimentConfig, expand
 from sslseg.experiments.run import run_experiment
@@ -92,22 +95,76 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
 
     calls = []
 
-    def fake_run(args):
-        calls.append(args.overrides)
-        out = next(o for o in args.overrides if o.startswith("out=")).split("=", 1)[1]
-        (tmp_path / out).mkdir(parents=True, exist_ok=True)
-        (tmp_path / out / "encoder.pt").write_bytes(b"x")
-        return 0
+    def fake_pretrain(cfg, export_only=False):
+        calls.append(cfg)
+        folder = cfg.run_folder()
+        if not (folder / "encoder.pt").is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "encoder.pt").write_bytes(b"x")
+            (folder / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg)))
+        return folder / "encoder.pt"
 
-    monkeypatch.setattr(pretrain_command, "run", fake_run)
+    monkeypatch.setattr(pretrain_command, "pretrain_encoder", fake_pretrain)
     monkeypatch.chdir(tmp_path)
     config = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 2}"])
     model = ModelSpec("ssl-sample", pretrain_source="sample")
     first = ensure_encoder(config, model, 3, progress=False)
-    assert ensure_encoder(config, model, 3, progress=False) == first  # reused, not redone
-    assert len(calls) == 1
-    assert "epochs=2" in calls[0] and "source=sample" in calls[0] and "seed=3" in calls[0]
-    assert not any(o.startswith("root=") for o in calls[0])
+    assert ensure_encoder(config, model, 3, progress=False) == first
+    cfg = calls[0]
+    assert (cfg.epochs, cfg.source, cfg.seed, cfg.root) == (2, "sample", 3, "")
+    assert cfg.holdout() == {"fraction": 0.2, "seed": 3}  # the fine-tuning test set of seed 3
+    # a changed pretraining key removes the stale encoder and pretrains again
+    assert (tmp_path / first).read_bytes() == b"x"
+    changed = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 3}"])
+    ensure_encoder(changed, model, 3, progress=False)
+    assert calls[-1].epochs == 3
+    assert (
+        yaml.safe_load((tmp_path / "exp/pretrain/ssl-sample-seed3/config.yaml").read_text())[
+            "epochs"
+        ]
+        == 3
+    )
+
+
+def test_a_changed_config_recomputes_exactly_the_cells_it_changes(tmp_path, monkeypatch):
+    base = [
+        f"out={tmp_path / 'exp'}",
+        "models=[{name: baseline}]",
+        "dev_fractions=[0.8, 0.4]",
+        "seeds=[0]",
+        "finetune.side=32",
+        "finetune.epochs=1",
+        "finetune.figures=2",
+        "n_boot=50",
+    ]
+    run_experiment(load_config(ExperimentConfig, None, base), progress=False)
+    trained = []
+    real = grid.finetune
+
+    def counting(cfg, progress=True):
+        trained.append(cfg.dev_fraction)
+        return real(cfg, progress)
+
+    monkeypatch.setattr(grid, "finetune", counting)
+    # keys that change no result: nothing is retrained
+    quiet = [*base, "n_boot=60", "finetune.figures=3", "figure_fraction=0.4"]
+    run_experiment(load_config(ExperimentConfig, None, quiet), progress=False)
+    assert trained == []
+    # a fine-tuning key: every cell is retrained, and the report shows the new results
+    longer = [*base, "finetune.epochs=2"]
+    run_experiment(load_config(ExperimentConfig, None, longer), progress=False)
+    assert sorted(trained) == [0.4, 0.8]
+    for fraction in ("0.8", "0.4"):
+        made = json.loads(
+            (tmp_path / f"exp/cells/baseline-dev{fraction}-seed0/made_by.json").read_text()
+        )
+        assert made["config"]["epochs"] == 2
+        log = (tmp_path / f"exp/cells/baseline-dev{fraction}-seed0/log.jsonl").read_text()
+        assert log.count('"epoch"') >= 2
+    # the same config again: nothing
+    trained.clear()
+    run_experiment(load_config(ExperimentConfig, None, longer), progress=False)
+    assert trained == []
 
 
 def test_label_curve_differences_are_paired_against_the_first_encoder(tmp_path):
@@ -128,9 +185,10 @@ def test_label_curve_differences_are_paired_against_the_first_encoder(tmp_path):
         ("ssl", 0.5, 0, {}, run("s_half", [1, 1], [0, 0], [0, 0])),
     ]
     lines = paired_differences_csv(rows, n_boot=200).splitlines()
-    assert lines[0] == "encoder,baseline,train_fraction,seeds,delta_iou,low,high"
+    assert lines[0].startswith("encoder,baseline,train_fraction,seeds,delta_iou,low,high,basis")
     assert len(lines) == 2
-    encoder, baseline, fraction, seeds, delta, low, high = lines[1].split(",")
+    encoder, baseline, fraction, seeds, delta, low, high, basis = lines[1].split(",")[:8]
+    assert basis.startswith("images")  # one seed: conditional on that training run
     assert (encoder, baseline, fraction, seeds) == ("ssl", "random", "1", "1")
     assert float(delta) == pytest.approx(70 / 120 - 0.8, abs=1e-4)
     assert float(low) <= float(delta) <= float(high)

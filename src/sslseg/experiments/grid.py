@@ -1,23 +1,31 @@
 """The experiment grid of seed 1's Table 4.1: models x dev fractions x seeds.
 
 Each encoder is pretrained once per (model, seed) and reused by every dev fraction; each cell
-fine-tunes in its own folder, and a finished cell (its ``results.json`` exists) is skipped, so
-a killed grid resumes where it stopped.
+fine-tunes in its own folder, and a finished cell is skipped, so a killed grid resumes where it
+stopped. Nothing stale is reused: each cell records the resolved fine-tuning config and the
+hash of the encoder file it started from (``made_by.json``), each pretraining folder keeps its
+resolved config; a rerun whose config differs (other than in keys that change no result)
+recomputes exactly those cells and encoders, and says which key changed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from sslseg.config import require
+from sslseg.config import changed_key, config_to_dict, load_config, require
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
+
+#: keys that change where or how visibly a result is made, never the result itself
+NO_RESULT_KEYS = {"out", "progress", "device", "figures"}
+MADE_BY = "made_by.json"
 
 
 @dataclass
@@ -95,32 +103,68 @@ def cell_folder(config: ExperimentConfig, cell: Cell) -> Path:
     return Path(config.out) / "cells" / cell.name
 
 
+def pretrain_config(config: ExperimentConfig, model: ModelSpec, seed: int, progress: bool):
+    """The resolved pretraining config of one (model, seed), validated like the CLI's."""
+    from sslseg.ssl.command import PretrainConfig
+
+    overrides = [f"{k}={v}" for k, v in config.pretrain.items()]
+    overrides += [
+        f"source={model.pretrain_source}",
+        f"seed={seed}",
+        f"out={pretrain_folder(config, model, seed)}",
+        f"progress={progress}",
+        # a model pretrained on the fine-tuning source leaves out that seed's test set
+        f"holdout_fraction={config.finetune.test_fraction}",
+    ]
+    if model.pretrain_root:
+        overrides.append(f"root={model.pretrain_root}")
+    return load_config(PretrainConfig, None, overrides)
+
+
 def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progress: bool) -> str:
-    """The encoder a model's cells start from, pretraining it first if it is missing."""
+    """The encoder a model's cells start from, pretraining it first if missing or stale."""
     if not model.pretrain_source:
         return model.encoder
+    from sslseg.ssl.command import RESUMABLE_CHANGES, pretrain_encoder
+
+    cfg = pretrain_config(config, model, seed, progress)
     folder = pretrain_folder(config, model, seed)
-    encoder = folder / "encoder.pt"
-    if not encoder.is_file():
-        import argparse
-
-        from sslseg.ssl import command as pretrain_command
-
-        overrides = [f"{k}={v}" for k, v in config.pretrain.items()]
-        overrides += [
-            f"source={model.pretrain_source}",
-            f"seed={seed}",
-            f"out={folder}",
-            f"progress={progress}",
-        ]
-        if model.pretrain_root:
-            overrides.append(f"root={model.pretrain_root}")
-        pretrain_command.run(
-            argparse.Namespace(config=None, overrides=overrides, export_only=False)
-        )
+    saved = RunDir(folder).read_yaml("config.yaml")
+    if saved is not None:
+        key = changed_key(saved, config_to_dict(cfg), RESUMABLE_CHANGES)
+        if key:
+            _say(progress, f"{folder}: pretraining again, {key} changed")
+            shutil.rmtree(folder)
+    encoder = pretrain_encoder(cfg)
     if not encoder.is_file():
         raise SslsegError(f"{folder}: pretraining finished without writing encoder.pt")
     return str(encoder)
+
+
+def _say(progress: bool, message: str) -> None:
+    if progress:
+        tqdm.write(message)
+
+
+def made_by(cell_cfg: FinetuneConfig) -> dict:
+    """What a cell's results depend on: its resolved config and its encoder file's hash."""
+    from sslseg.eval.features import file_hash
+
+    encoder = Path(cell_cfg.encoder)
+    return {
+        "config": config_to_dict(cell_cfg),
+        "encoder_hash": file_hash(encoder) if encoder.is_file() else cell_cfg.encoder,
+    }
+
+
+def stale_key(run: RunDir, made: dict) -> str:
+    """Why a finished cell cannot be reused ("" when it can)."""
+    old = run.read_json(MADE_BY)
+    if old is None:
+        return "made_by.json (made before results were fingerprinted)"
+    if old.get("encoder_hash") != made["encoder_hash"]:
+        return "encoder (its file changed)"
+    return changed_key(old.get("config", {}), made["config"], NO_RESULT_KEYS)
 
 
 def cell_config(config: ExperimentConfig, cell: Cell, encoder: str) -> FinetuneConfig:
@@ -141,9 +185,23 @@ def run_grid(config: ExperimentConfig, progress: bool = True) -> list[tuple[Cell
     for cell in bar:
         bar.set_postfix_str(cell.name)
         run = RunDir(cell_folder(config, cell))
+        encoder = ensure_encoder(config, cell.model, cell.seed, progress)
+        cell_cfg = cell_config(config, cell, encoder)
+        made = made_by(cell_cfg)
+        key = stale_key(run, made) if run.root.exists() else ""
+        if key:
+            # a stale run is neither reused nor resumed
+            _say(progress, f"{cell.name}: fine-tuning again, {key} changed")
+            shutil.rmtree(run.root)
         if run.finished:
             done.append((cell, run.read_json("results.json")))
             continue
-        encoder = ensure_encoder(config, cell.model, cell.seed, progress)
-        done.append((cell, finetune(cell_config(config, cell, encoder), progress=False)))
+        # recorded before training, so a killed cell resumes under the same fingerprint
+        run.create().write_json(MADE_BY, made)
+        try:
+            done.append((cell, finetune(cell_cfg, progress=False)))
+        except BaseException:
+            if [p.name for p in run.root.iterdir()] == [MADE_BY]:
+                shutil.rmtree(run.root)  # bad input: leave nothing behind
+            raise
     return done
