@@ -1,21 +1,26 @@
-"""Fine-tuning throughput: sslseg's loop against a plain smp script, in one run.
+"""Fine-tuning throughput at equal precision: sslseg's loop against a plain smp script.
 
 (a) plain: a torch DataLoader over PIL (decode JPEG + trimap, resize, to tensor, no
-    augmentation), smp U-Net in fp32 with the default memory format — what a user writes by hand;
-(b) sslseg: batches of indices from the decoded uint8 store, flip augmentation on tensors,
-    channels_last, bf16 autocast where the device has native bf16 (``--precision``);
+    augmentation) in worker processes, smp U-Net — what a user writes by hand — given the same
+    memory format (channels_last model and inputs) and the same step at the same precision
+    (:func:`sslseg.seg.finetune.train_step`: autocast around the forward, BCE in fp32);
+(b) sslseg: batches of indices from the decoded uint8 store, flip augmentation on tensors;
 (c) ceiling: sslseg's model step alone on a batch already in memory.
 Same model (U-Net ResNet-18, random init), side, batch, BCE and Adam 1e-4.
 
-    python benchmarks/finetune_throughput.py --root ../shared/data/oxford-iiit-pet
-Last line: plain_img_s=... sslseg_img_s=... ceiling_img_s=... speedup=...
+Each measurement runs in a process of its own, ``--repeats`` times interleaved; figures are
+medians, with each side's peak RSS (DataLoader workers apart). For each precision
+(``--precision both``: fp32 then bf16) a last line
+``precision=… plain_img_s=… sslseg_img_s=… ceiling_img_s=… speedup=… fraction_of_ceiling=…
+plain_rss_mb=… plain_workers_rss_mb=… sslseg_rss_mb=…``.
+
+    python benchmarks/finetune_throughput.py [--steps 20] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +28,15 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from sslseg.config import PRECISIONS
+# run as a script, so its folder is on sys.path
+from harness import images_per_second, interleaved, report_child, run_child
 from sslseg.data.store import open_store
 from sslseg.devices import pick_device, resolve_precision
 from sslseg.seg.finetune import BatchLoader, flip_batch, train_step
 from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oxford-iiit-pet"
+PIPELINES = ("plain", "sslseg", "ceiling")
 
 
 class PlainPet(Dataset):
@@ -50,90 +59,102 @@ class PlainPet(Dataset):
         return x, torch.from_numpy((trimap != 2).astype(np.uint8))
 
 
-def timed(steps, warmup: int, measured: int, batch: int) -> float:
-    for _ in range(warmup):
-        steps()
-    tic = time.perf_counter()
-    for _ in range(measured):
-        steps()
-    return batch * measured / (time.perf_counter() - tic)
+def _model(device: torch.device):
+    torch.manual_seed(0)
+    model = build_unet("resnet18").to(device, memory_format=torch.channels_last)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-4)
 
 
-def make_step(model, optimizer, precision: str = "fp32"):
-    def step(x, y):
-        train_step(model, optimizer, x, y, precision)
+def measure_one(args) -> None:
+    """Child process: one pipeline at one precision; prints its figure and peak RSS."""
+    device = pick_device(args.device)
+    precision = resolve_precision(device, args.precision)
+    model, optimizer = _model(device)
+    cl = torch.channels_last
+    if args.only == "plain":
+        loader = DataLoader(
+            PlainPet(Path(args.root), args.side),
+            batch_size=args.batch,
+            shuffle=True,
+            num_workers=args.workers,
+            drop_last=True,
+            persistent_workers=args.workers > 0,
+        )
+        batches = iter(loader)
 
-    return step
+        def step() -> None:
+            nonlocal batches
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                x, y = next(batches)
+            x = x.to(device).contiguous(memory_format=cl)
+            train_step(model, optimizer, x, y.to(device), precision)
+
+    else:
+        store = open_store("oxford-pet", args.root, args.side, progress=False)
+        load = BatchLoader(store, device, channels_last=True)
+        rng = np.random.default_rng(0)
+        generator = torch.Generator().manual_seed(0)
+        fixed = load(np.arange(args.batch))
+
+        def step() -> None:
+            if args.only == "ceiling":
+                train_step(model, optimizer, *fixed, precision)
+                return
+            x, y = load(rng.choice(len(store), args.batch, replace=False))
+            train_step(model, optimizer, *flip_batch(x, y, generator), precision)
+
+    report_child(images_per_second(step, args.warmup, args.steps, args.batch, device))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path("../shared/data/oxford-iiit-pet"))
+    parser.add_argument("--root", default=str(DATA))
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per pipeline")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--device", default="auto")
     parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="sslseg's step (b, c); auto = bf16 where the device has it natively",
+        "--precision", default="both", choices=("both", "auto", "fp32", "bf16"), help="of all"
     )
+    parser.add_argument("--only", choices=PIPELINES, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
-    device = pick_device("auto")
-    precision = resolve_precision(device, args.precision)
+    if args.only:
+        measure_one(args)
+        return
+    device = pick_device(args.device)
+    load = os.getloadavg()[0]
     print(
-        f"device={device} threads={torch.get_num_threads()} side={args.side} "
-        f"batch={args.batch} precision={precision}"
+        f"device={device} threads={torch.get_num_threads()} side={args.side} batch={args.batch} "
+        f"steps={args.steps} repeats={args.repeats} workers={args.workers} load_before={load:.2f}"
     )
-
-    torch.manual_seed(0)
-    model = build_unet("resnet18").to(device)
-    step = make_step(model, torch.optim.Adam(model.parameters(), lr=1e-4))
-    loader = DataLoader(
-        PlainPet(args.root, args.side),
-        batch_size=args.batch,
-        shuffle=True,
-        num_workers=args.workers,
-        drop_last=True,
-        persistent_workers=True,
-    )
-    batches = iter(loader)
-
-    def plain_step():
-        nonlocal batches
-        try:
-            x, y = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            x, y = next(batches)
-        step(x.to(device), y.to(device))
-
-    plain = timed(plain_step, 2, args.steps, args.batch)
-    print(f"plain smp + PIL DataLoader: {plain:.2f} img/s")
-
-    store = open_store("oxford-pet", args.root, args.side)
-    torch.manual_seed(0)
-    model = build_unet("resnet18").to(device, memory_format=torch.channels_last)
-    step = make_step(model, torch.optim.Adam(model.parameters(), lr=1e-4), precision)
-    load = BatchLoader(store, device, channels_last=True)
-    rng = np.random.default_rng(0)
-    generator = torch.Generator().manual_seed(0)
-
-    def sslseg_step():
-        x, y = load(rng.choice(len(store), args.batch, replace=False))
-        step(*flip_batch(x, y, generator))
-
-    ours = timed(sslseg_step, 2, args.steps, args.batch)
-    print(f"sslseg store + tensor flips + channels_last + {precision}: {ours:.2f} img/s")
-    x, y = load(np.arange(args.batch))
-    ceiling = timed(lambda: step(x, y), 2, args.steps, args.batch)
-    print(f"model-only step (channels_last, {precision}): {ceiling:.2f} img/s")
-    print(
-        f"plain_img_s={plain:.2f} sslseg_img_s={ours:.2f} ceiling_img_s={ceiling:.2f} "
-        f"speedup={ours / plain:.2f}"
-    )
+    keys = ("root", "side", "batch", "steps", "warmup", "workers", "device")
+    flags = [x for k in keys for x in (f"--{k}", str(getattr(args, k)))]
+    lines = []
+    for precision in ("fp32", "bf16") if args.precision == "both" else (args.precision,):
+        med, rss, workers = interleaved(
+            lambda name, p=precision: run_child(
+                __file__, ["--only", name, "--precision", p, *flags]
+            ),
+            PIPELINES,
+            args.repeats,
+            f"precision={precision}",
+        )
+        lines.append(
+            f"precision={resolve_precision(device, precision)} plain_img_s={med['plain']:.2f} "
+            f"sslseg_img_s={med['sslseg']:.2f} ceiling_img_s={med['ceiling']:.2f} "
+            f"speedup={med['sslseg'] / med['plain']:.3f} "
+            f"fraction_of_ceiling={med['sslseg'] / med['ceiling']:.3f} "
+            f"plain_rss_mb={rss['plain']:.0f} plain_workers_rss_mb={workers['plain']:.0f} "
+            f"sslseg_rss_mb={rss['sslseg']:.0f}"
+        )
+    print(f"load_after={os.getloadavg()[0]:.2f}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,48 +1,47 @@
-"""Pretraining throughput: sslseg's pipeline vs lightly's usual one vs the model-only ceiling.
+"""Pretraining throughput at equal precision: sslseg vs lightly's pipeline vs the ceiling.
 
-In one run, images per second (one image = its two SimCLR views) for
+Images per second (one image = its two SimCLR views), ResNet-18 SimCLR at the same side,
+batch, head, NT-Xent temperature, SGD, precision and memory format on both sides:
 
 (a) sslseg: index batches read from the decoded uint8 store, views made as whole batches on
-    the device (:mod:`sslseg.augment.views`), channels_last, bf16 autocast where the device
-    has native bf16 (``--precision auto``; CUDA, or a CPU with AVX-512 BF16 / AMX) with the
-    loss in fp32 — the step of :func:`sslseg.ssl.train.pretrain`;
-(b) lightly: ``lightly.transforms.SimCLRTransform`` on PIL images in a torch DataLoader with
-    worker processes, the same ResNet, projection head, NT-Xent, batch and side, fp32 and
-    NCHW, two forward passes as in lightly's SimCLR example. The PIL images are the store's
-    already-decoded pixels, so lightly pays no JPEG decoding (its usual folder dataset would);
-(c) ceiling: sslseg's own training step (same optimisations) on view tensors already in
-    memory — no reading, no augmentation.
+    the device (:mod:`sslseg.augment.views`), one forward of both views — the step of
+    :func:`sslseg.ssl.train.pretrain`, loss in fp32;
+(b) lightly, as its users write it: ``lightly.transforms.SimCLRTransform`` on PIL images in a
+    torch DataLoader with worker processes, ``SimCLRProjectionHead`` and ``NTXentLoss``, two
+    forward passes as in lightly's SimCLR example — given the same precision (bf16 autocast
+    around the forwards and the loss, as torch's AMP docs write it) and memory format
+    (channels_last model and inputs) as sslseg. The PIL images are the store's decoded
+    pixels, so lightly pays no JPEG decoding (its usual folder dataset would);
+(c) ceiling: sslseg's step on view tensors already in memory — no reading, no augmentation.
 
-(a) and (c) alternate step by step so that load from other processes hits both alike; (b)
-runs as one block after its workers are warm. The last line is
-``sslseg_img_s=… lightly_img_s=… ceiling_img_s=… ratio_vs_lightly=… fraction_of_ceiling=…``.
+Each measurement runs in a process of its own (so its peak RSS is its own; DataLoader workers
+are reported apart), ``--repeats`` times interleaved a, b, c, a, b, c, ...; the figure is the
+median. For each precision (``--precision both``: fp32 then bf16) the last lines are
+``precision=… sslseg_img_s=… lightly_img_s=… ceiling_img_s=… ratio_vs_lightly=…
+fraction_of_ceiling=… sslseg_rss_mb=… lightly_rss_mb=… lightly_workers_rss_mb=…``.
 
-    python benchmarks/pretrain_throughput.py [--steps 20] [--warmup 3] [--batch 128] [--side 64]
+    python benchmarks/pretrain_throughput.py [--steps 20] [--warmup 3] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+# run as a script, so its folder is on sys.path
+from harness import images_per_second, interleaved, report_child, run_child
 from sslseg.augment.views import MultiView, simclr_specs
-from sslseg.config import PRECISIONS
 from sslseg.data.store import open_store
 from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.ssl.registry import build_method
 from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats-vs-dogs"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+PIPELINES = ("sslseg", "lightly", "ceiling")
 
 
 def _make(arch: str, device: torch.device, channels_last: bool):
@@ -54,49 +53,30 @@ def _make(arch: str, device: torch.device, channels_last: bool):
     return method, opt
 
 
-def bench_sslseg_and_ceiling(images: np.ndarray, args, device: torch.device):
-    """Alternate (a) and (c) step by step; returns (sslseg_img_s, ceiling_img_s)."""
+def bench_sslseg(images: np.ndarray, args, device: torch.device, precision: str, fixed: bool):
+    """(a), or with ``fixed`` (c): the same step on one batch of views made beforehand."""
     cl = torch.channels_last
-    precision = resolve_precision(device, args.precision)
     views = MultiView(simclr_specs(args.side))
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
-    method_a, opt_a = _make(args.arch, device, True)
-    method_c, opt_c = _make(args.arch, device, True)
-    idx0 = np.sort(rng.choice(len(images), args.batch, replace=False))
-    fixed = [
-        v.contiguous(memory_format=cl)
-        for v in views(read_batch(images, idx0, device), torch.from_numpy(idx0), gen)
-    ]
+    method, opt = _make(args.arch, device, True)
 
-    def step_a() -> None:
+    def make_views() -> list[torch.Tensor]:
         idx = np.sort(rng.choice(len(images), args.batch, replace=False))
         batch = read_batch(images, idx, device)
-        vs = [v.contiguous(memory_format=cl) for v in views(batch, torch.from_numpy(idx), gen)]
-        with autocast(device, precision):
-            loss = method_a(vs)
-        opt_a.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_a.step()
+        return [v.contiguous(memory_format=cl) for v in views(batch, torch.from_numpy(idx), gen)]
 
-    def step_c() -> None:
-        with autocast(device, precision):
-            loss = method_c(fixed)
-        opt_c.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_c.step()
+    ready = make_views()
 
-    times = {"a": 0.0, "c": 0.0}
-    for i in range(args.warmup + args.steps):
-        for name, fn in (("a", step_a), ("c", step_c)) if i % 2 else (("c", step_c), ("a", step_a)):
-            _sync(device)
-            t = time.perf_counter()
-            fn()
-            _sync(device)
-            if i >= args.warmup:
-                times[name] += time.perf_counter() - t
-    n = args.steps * args.batch
-    return n / times["a"], n / times["c"]
+    def step() -> None:
+        vs = ready if fixed else make_views()
+        with autocast(device, precision):
+            loss = method(vs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return images_per_second(step, args.warmup, args.steps, args.batch, device)
 
 
 class _PilDataset(torch.utils.data.Dataset):
@@ -114,10 +94,11 @@ class _PilDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(np.asarray(self.images[i])))
 
 
-def bench_lightly(images: np.ndarray, args, device: torch.device) -> float:
+def bench_lightly(images: np.ndarray, args, device: torch.device, precision: str) -> float:
     from lightly.transforms import SimCLRTransform
 
-    method, opt = _make(args.arch, device, False)
+    cl = torch.channels_last
+    method, opt = _make(args.arch, device, True)
     data = _PilDataset(images, SimCLRTransform(input_size=args.side))
     loader = torch.utils.data.DataLoader(
         data,
@@ -130,27 +111,44 @@ def bench_lightly(images: np.ndarray, args, device: torch.device) -> float:
         generator=torch.Generator().manual_seed(0),
     )
     it = iter(loader)
-    elapsed = 0.0
-    for i in range(args.warmup + args.steps):
-        _sync(device)
-        t = time.perf_counter()
+
+    def step() -> None:
+        nonlocal it
         try:
             x0, x1 = next(it)
         except StopIteration:
             it = iter(loader)
             x0, x1 = next(it)
-        x0, x1 = x0.to(device, non_blocking=True), x1.to(device, non_blocking=True)
-        z0 = method.projection(method.backbone(x0).flatten(1))
-        z1 = method.projection(method.backbone(x1).flatten(1))
-        loss = method.criterion(z0, z1)
+        x0 = x0.to(device, non_blocking=True).contiguous(memory_format=cl)
+        x1 = x1.to(device, non_blocking=True).contiguous(memory_format=cl)
+        with autocast(device, precision):
+            z0 = method.projection(method.backbone(x0).flatten(1))
+            z1 = method.projection(method.backbone(x1).flatten(1))
+            loss = method.criterion(z0, z1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        _sync(device)
-        if i >= args.warmup:
-            elapsed += time.perf_counter() - t
-    del it, loader
-    return args.steps * args.batch / elapsed
+
+    return images_per_second(step, args.warmup, args.steps, args.batch, device)
+
+
+def measure_one(args) -> None:
+    """Child process: one pipeline at one precision; prints its figure and peak RSS."""
+    device = pick_device(args.device)
+    precision = resolve_precision(device, args.precision)
+    store = open_store("cats-vs-dogs", args.root, side=args.side, progress=False)
+    images = np.asarray(store.images)  # in memory for every pipeline, like a warm page cache
+    if args.only == "lightly":
+        img_s = bench_lightly(images, args, device, precision)
+    else:
+        img_s = bench_sslseg(images, args, device, precision, fixed=args.only == "ceiling")
+    report_child(img_s)
+
+
+def _child(args, pipeline: str, precision: str) -> dict[str, float]:
+    keys = ("root", "arch", "side", "batch", "steps", "warmup", "workers", "device")
+    flags = [x for k in keys for x in (f"--{k}", str(getattr(args, k)))]
+    return run_child(__file__, ["--only", pipeline, "--precision", precision, *flags])
 
 
 def main() -> None:
@@ -159,36 +157,50 @@ def main() -> None:
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--side", type=int, default=64)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--steps", type=int, default=20, help="timed steps per pipeline")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="measurements per pipeline (median)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--precision",
-        default="auto",
-        choices=PRECISIONS,
-        help="sslseg's step (a, c); auto = bf16 where the device has it natively",
+        default="both",
+        choices=("both", "auto", "fp32", "bf16"),
+        help="of every pipeline; both = fp32 then bf16",
     )
+    p.add_argument("--only", choices=PIPELINES, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.only:
+        measure_one(args)
+        return
     device = pick_device(args.device)
-    store = open_store("cats-vs-dogs", args.root, side=args.side, progress=False)
-    images = np.asarray(store.images)  # in memory for all three, like a warm page cache
+    precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"device={device} threads={torch.get_num_threads()} arch={args.arch} "
-        f"side={args.side} batch={args.batch} steps={args.steps} workers={args.workers} "
-        f"precision={resolve_precision(device, args.precision)} load_before={load:.2f}",
+        f"device={device} threads={torch.get_num_threads()} arch={args.arch} side={args.side} "
+        f"batch={args.batch} steps={args.steps} warmup={args.warmup} repeats={args.repeats} "
+        f"workers={args.workers} load_before={load:.2f}",
         flush=True,
     )
-    sslseg, ceiling = bench_sslseg_and_ceiling(images, args, device)
-    print(f"sslseg {sslseg:.1f} img/s, ceiling {ceiling:.1f} img/s", flush=True)
-    lightly = bench_lightly(images, args, device)
+    lines = []
+    for precision in precisions:
+        med, rss, workers = interleaved(
+            lambda name, p=precision: _child(args, name, p),
+            PIPELINES,
+            args.repeats,
+            f"precision={precision}",
+        )
+        lines.append(
+            f"precision={resolve_precision(device, precision)} sslseg_img_s={med['sslseg']:.1f} "
+            f"lightly_img_s={med['lightly']:.1f} ceiling_img_s={med['ceiling']:.1f} "
+            f"ratio_vs_lightly={med['sslseg'] / med['lightly']:.3f} "
+            f"fraction_of_ceiling={med['sslseg'] / med['ceiling']:.3f} "
+            f"sslseg_rss_mb={rss['sslseg']:.0f} lightly_rss_mb={rss['lightly']:.0f} "
+            f"lightly_workers_rss_mb={workers['lightly']:.0f}"
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"lightly {lightly:.1f} img/s; load_after={load:.2f}", flush=True)
-    print(
-        f"sslseg_img_s={sslseg:.1f} lightly_img_s={lightly:.1f} ceiling_img_s={ceiling:.1f} "
-        f"ratio_vs_lightly={sslseg / lightly:.3f} fraction_of_ceiling={sslseg / ceiling:.3f}"
-    )
+    print(f"load_after={load:.2f}")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
