@@ -23,6 +23,9 @@ from sslseg.errors import SslsegError
 ARCHS = ("resnet18", "resnet50")
 STEMS = ("imagenet", "cifar")
 FEATURE_DIMS = {"resnet18": 512, "resnet50": 2048}
+#: the normalisation torchvision's ImageNet weights expect; every stage feeds images through it
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @contextmanager

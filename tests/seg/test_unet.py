@@ -11,6 +11,9 @@ from sslseg.seg.unet import build_unet
 
 def test_unet_takes_an_exported_encoder(tmp_path):
     backbone = torchvision.models.resnet18()
+    # batch-norm statistics a fresh U-Net would not have (fresh ones are all ones/zeros)
+    torch.manual_seed(0)
+    backbone.layer4[1].bn2.running_var.uniform_(0.5, 2.0)
     path = save_encoder(backbone, tmp_path / "encoder.pt", {"arch": "resnet18", "stem": "imagenet"})
     model = build_unet("resnet18", path)
     assert torch.equal(model.encoder.conv1.weight, backbone.conv1.weight)

@@ -33,10 +33,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD
 from sslseg.errors import SslsegError
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ViewMaker = Callable[[Tensor, Tensor, torch.Generator], list[Tensor]]
 

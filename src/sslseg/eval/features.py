@@ -29,13 +29,20 @@ import torchvision
 from torch import nn
 from tqdm import tqdm
 
-from sslseg.backbones import ARCHS, FEATURE_DIMS, STEMS, build_resnet, load_backbone, seeded
+from sslseg.backbones import (
+    ARCHS,
+    FEATURE_DIMS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    STEMS,
+    build_resnet,
+    load_backbone,
+    seeded,
+)
 from sslseg.errors import SslsegError
 
 # Bumped whenever extraction changes (normalisation, pooling), so old caches are not reused.
 FEATURE_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # A blackholed network would otherwise hang urllib forever inside torchvision's download.
 DOWNLOAD_TIMEOUT_S = 30.0
 

@@ -12,9 +12,6 @@ from torch import nn
 from sslseg.backbones import ARCHS, load_encoder
 from sslseg.errors import SslsegError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 def imagenet_state_dict(arch: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet weights (from its cache, else downloaded), without ``fc``."""
