@@ -96,3 +96,13 @@ def test_build_view_maker_fills_the_cache_from_the_store(tmp_path):
     assert all(torch.isfinite(v).all() for v in views)
     with pytest.raises(SslsegError, match="needs the training store"):
         build_view_maker("sgd", specs)
+
+
+def test_progress_false_reaches_the_cache_fill_and_unknown_keys_are_refused(tmp_path, capfd):
+    store = open_store("sample", side=32, progress=False).subset(np.arange(6))
+    specs = simclr_specs(16)
+    capfd.readouterr()
+    build_view_maker("sgd", specs, store=store, workers=1, progress=False, cache_root=tmp_path)
+    assert capfd.readouterr().err == ""  # no bar from the fill
+    with pytest.raises(TypeError, match="worker"):
+        build_view_maker("sgd", specs, store=store, worker=1, cache_root=tmp_path)

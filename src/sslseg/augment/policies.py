@@ -121,7 +121,6 @@ def build_policy(
     cache_root: Any = None,
     shuffle: bool = True,
     jitter: float = JITTER,
-    **_: Any,
 ) -> ViewMaker:
     """The view maker of policy ``name`` for the method's ``specs`` over ``store``.
 

@@ -278,7 +278,9 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
         )
 
     store = training_store(cfg, store)
-    views = build_view_maker(cfg.policy, type(method).view_specs(cfg.side), store=store)
+    views = build_view_maker(
+        cfg.policy, type(method).view_specs(cfg.side), store=store, progress=cfg.progress
+    )
     settings = TrainSettings(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
