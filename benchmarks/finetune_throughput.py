@@ -30,10 +30,11 @@ from torch.utils.data import DataLoader, Dataset
 
 # run as a script, so its folder is on sys.path
 from harness import images_per_second, interleaved, report_child, run_child
+from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD
 from sslseg.data.store import open_store
 from sslseg.devices import pick_device, resolve_precision
 from sslseg.seg.finetune import BatchLoader, flip_batch, train_step
-from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
+from sslseg.seg.unet import build_unet
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oxford-iiit-pet"
 PIPELINES = ("plain", "sslseg", "ceiling")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from sslseg.backbones import seeded
+from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, seeded
 from sslseg.config import PRECISIONS, config_to_dict, require
 from sslseg.data.splits import Split, make_split, pretraining_saw
 from sslseg.data.store import Store, open_store
@@ -35,7 +35,7 @@ from sslseg.seg.metrics import (
     soft_mask_average_precision,
     summarise,
 )
-from sslseg.seg.unet import IMAGENET_MEAN, IMAGENET_STD, build_unet
+from sslseg.seg.unet import build_unet
 
 AUGMENTS = ("none", "flip")
 
