@@ -7,7 +7,23 @@
 Masks are matched to images by file stem and are either binary (0 / 255, foreground > 127) or
 Oxford-IIIT Pet trimaps (1 = pet, 2 = background, 3 = border); ``--trimap-border`` says what the
 border band counts as (default: excluded from every score, since it is the annotators'
-"unsure" band).
+"unsure" band). ``--mask-values nonzero`` reads any non-zero pixel as foreground (MultiRes-PV
+PV01 masks are category-coded 211 / 213).
+
+Held-out sets: ``--exclude DIR`` drops every image whose stem is also an image stem in DIR, e.g.
+the 448 resized Pet images not among the 150 originals:
+
+    python benchmarks/saliency_quality.py \
+        --images ../shared/data/oxford-iiit-pet/images \
+        --masks ../shared/data/oxford-iiit-pet/annotations/trimaps \
+        --exclude ../shared/data/oxford-iiit-pet-original/images
+    python benchmarks/saliency_quality.py --mask-values nonzero \
+        --images ../shared/data/multires-pv/pv01-original/images \
+        --masks ../shared/data/multires-pv/pv01-original/masks
+
+``--resize N`` scores at the resolution the saliency cache works at: the image is resized
+(INTER_AREA) so its longer side is N before saliency, and the mask (nearest neighbour) to the
+same size.
 
 Scores (Cheng et al. TPAMI 2015, Sec. 6; Achanta et al. CVPR 2009):
 * mae: mean absolute error between the RC map in [0, 1] and the 0/1 mask, averaged over images;
@@ -22,6 +38,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -39,11 +56,13 @@ from sslseg.saliency.rc import rc  # noqa: E402
 BETA2 = 0.3
 
 
-def load_mask(path: Path, border: str) -> tuple[np.ndarray, np.ndarray]:
-    """(foreground bool, valid bool) from a binary mask or an Oxford trimap."""
+def load_mask(path: Path, border: str, values: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """(foreground bool, valid bool) from a binary mask, a category-coded mask or a trimap."""
     m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if m is None:
         raise SslsegError(f"{path}: not a readable mask")
+    if values == "nonzero":
+        return m > 0, np.ones(m.shape, bool)
     if m.max() <= 3 and np.isin(m, (1, 2, 3)).all():
         fg = m == 1
         valid = np.ones_like(fg)
@@ -55,16 +74,41 @@ def load_mask(path: Path, border: str) -> tuple[np.ndarray, np.ndarray]:
     return m > 127, np.ones(m.shape, bool)
 
 
-def score_one(pair: tuple[Path, Path], border: str) -> dict[str, float]:
+def resize_pair(
+    rgb: np.ndarray, fg: np.ndarray, valid: np.ndarray, side: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image (INTER_AREA) and mask (nearest) resized so the longer side is ``side``."""
+    h, w = rgb.shape[:2]
+    f = side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(rgb, size, interpolation=interp)
+    near = cv2.INTER_NEAREST
+    fg = cv2.resize(fg.astype(np.uint8), size, interpolation=near).astype(bool)
+    valid = cv2.resize(valid.astype(np.uint8), size, interpolation=near).astype(bool)
+    return small, fg, valid
+
+
+def score_one(
+    pair: tuple[Path, Path],
+    border: str,
+    values: str = "auto",
+    resize: int = 0,
+    cut_kwargs: dict | None = None,
+) -> dict[str, float]:
+    """Scores of one image; ``time_s`` is the CPU time of RC + SaliencyCut (process_time)."""
     img_path, mask_path = pair
     rgb = read_rgb(img_path)
-    fg, valid = load_mask(mask_path, border)
+    fg, valid = load_mask(mask_path, border, values)
     if fg.shape != rgb.shape[:2]:
         raise SslsegError(f"{mask_path}: size {fg.shape} differs from {img_path} {rgb.shape[:2]}")
+    if resize:
+        rgb, fg, valid = resize_pair(rgb, fg, valid, resize)
     sal_hc = hc(rgb)
+    t = time.process_time()
     res = rc(rgb)
-    cut = saliency_cut(rgb, res.saliency)
-    out: dict[str, float] = {}
+    cut = saliency_cut(rgb, res.saliency, **(cut_kwargs or {}))
+    out: dict[str, float] = {"time_s": time.process_time() - t}
     g = fg[valid]
     for name, sal in (("rc", res.saliency), ("hc", sal_hc)):
         s = sal[valid]
@@ -120,32 +164,53 @@ def main(argv: list[str] | None = None) -> int:
         "--masks", default="../shared/data/oxford-iiit-pet-original/annotations/trimaps"
     )
     ap.add_argument("--trimap-border", choices=("ignore", "fg", "bg"), default="ignore")
+    ap.add_argument(
+        "--mask-values",
+        choices=("auto", "nonzero"),
+        default="auto",
+        help="auto: trimap or binary (> 127); nonzero: any non-zero pixel is foreground",
+    )
+    ap.add_argument(
+        "--exclude", help="skip images whose stem is an image stem in this folder (held-out sets)"
+    )
+    ap.add_argument("--resize", type=int, default=0, help="longer side to score at (0: original)")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N images")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--figure", type=Path, help="also save an image/HC/RC/cut/regions strip PNG")
     ap.add_argument("--figure-count", type=int, default=4)
     args = ap.parse_args(argv)
+    cv2.setNumThreads(1)  # one thread, so that time_s is one core's CPU time
     try:
         masks = {p.stem: p for p in list_images(args.masks)}
         pairs = [(p, masks[p.stem]) for p in list_images(args.images) if p.stem in masks]
+        if args.exclude:
+            skip = {p.stem for p in list_images(args.exclude)}
+            pairs = [pair for pair in pairs if pair[0].stem not in skip]
         if args.limit:
             pairs = pairs[: args.limit]
         if not pairs:
             raise SslsegError(f"{args.masks}: no mask matches an image stem in {args.images}")
         if args.figure:
             save_strip(pairs, args.figure, args.figure_count)
-        rows = list(map_images(partial(score_one, border=args.trimap_border), pairs, args.workers))
+        score = partial(
+            score_one, border=args.trimap_border, values=args.mask_values, resize=args.resize
+        )
+        rows = list(map_images(score, pairs, args.workers))
     except SslsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    t_rc_cut = [r["time_s"] for r in rows]
     for name in ("hc", "rc"):
         print(
             f"{name}: mae={mean[name + '_mae']:.4f} precision={mean[name + '_p']:.4f} "
             f"recall={mean[name + '_r']:.4f} "
             f"f_measure={f_measure(mean[name + '_p'], mean[name + '_r']):.4f}"
         )
-    print(f"trimap_border={args.trimap_border}")
+    print(
+        f"trimap_border={args.trimap_border} mask_values={args.mask_values} "
+        f"resize={args.resize or 'original'} rc_cut_cpu_s_median={np.median(t_rc_cut):.4f}"
+    )
     print(
         f"mae={mean['rc_mae']:.4f} f_measure={f_measure(mean['rc_p'], mean['rc_r']):.4f} "
         f"cut_iou={mean['cut_iou']:.4f} images={len(rows)}"
