@@ -43,9 +43,9 @@ def test_pretraining_leaves_out_the_test_set_fine_tuning_scores_on():
     rest, test = holdout(ids, 0.2, seed=3)
     for fraction in (0.8, 0.2):
         assert np.array_equal(make_split(ids, fraction, seed=3).test, test)
-    rows = pretraining_rows("sample", ids, {}, False, 0.2, 3)
+    rows = pretraining_rows("sample", ids, {"fraction": 0.2, "seed": 3})
     assert np.array_equal(rows, rest) and not set(rows) & set(test)
-    assert pretraining_rows("sample", ids, {}, True, 0.2, 3) is None
+    assert pretraining_rows("sample", ids, None) is None
     meta = {"data": {"source": "sample", "root": ""}, "holdout": {"fraction": 0.2, "seed": 3}}
     seen = pretraining_saw(meta, "sample", "", ids)
     assert seen == {ids[i] for i in rest}
@@ -58,7 +58,7 @@ def test_a_standard_test_split_is_never_pretrained_on_by_default():
     from sslseg.data.splits import pretraining_rows
     from sslseg.ssl.command import PretrainConfig
 
-    assert pretraining_rows("cifar10", ["train/1"], {}, False, 0.2, 0) is None
+    assert pretraining_rows("cifar10", ["train/1"], {"fraction": 0.2, "seed": 0}) is None
     with pytest.raises(SslsegError, match="source_options.split: 'all' holds cifar10's test"):
         load_config(PretrainConfig, None, ["source=cifar10", "source_options={split: all}"])
     cfg = load_config(

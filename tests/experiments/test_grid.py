@@ -102,6 +102,7 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "encoder.pt").write_bytes(b"x")
             (folder / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg)))
+            (folder / "results.json").write_text("{}")  # finished, as a real run leaves it
         return folder / "encoder.pt"
 
     monkeypatch.setattr(pretrain_command, "pretrain_encoder", fake_pretrain)
@@ -109,7 +110,8 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
     config = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 2}"])
     model = ModelSpec("ssl-sample", pretrain_source="sample")
     first = ensure_encoder(config, model, 3, progress=False)
-    assert ensure_encoder(config, model, 3, progress=False) == first
+    assert ensure_encoder(config, model, 3, progress=False) == first  # reused, not redone
+    assert len(calls) == 1
     cfg = calls[0]
     assert (cfg.epochs, cfg.source, cfg.seed, cfg.root) == (2, "sample", 3, "")
     assert cfg.holdout() == {"fraction": 0.2, "seed": 3}  # the fine-tuning test set of seed 3

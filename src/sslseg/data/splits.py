@@ -92,31 +92,17 @@ def make_split(
 TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}
 
 
-def pretraining_rows(
-    source: str,
-    ids: list[str],
-    options: dict[str, object],
-    transductive: bool,
-    test_fraction: float,
-    seed: int,
-) -> np.ndarray | None:
+def pretraining_rows(source: str, ids: list[str], hold: dict[str, Any] | None) -> np.ndarray | None:
     """Store rows pretraining may use; ``None`` means all of them.
 
     By default pretraining never sees an image it is later scored on: a source with a
-    standard split is used as given (its test split is refused), any other source loses the
-    seeded :func:`holdout` test set. ``transductive=True`` opts in to every image.
+    standard split is used as given (``PretrainConfig`` refuses its test split), any other
+    source loses the seeded :func:`holdout` test set ``hold`` ({fraction, seed}). ``hold=None``
+    (transductive) uses every image.
     """
-    if transductive:
+    if hold is None or source in TEST_SPLITS:
         return None
-    if source in TEST_SPLITS:
-        split = str(options.get("split", ""))
-        if split in TEST_SPLITS[source]:
-            raise SslsegError(
-                f"config: source_options.split: '{split}' holds {source}'s test images; "
-                "pretrain on its training split, or set transductive=true"
-            )
-        return None
-    rest, _ = holdout(ids, test_fraction, seed)
+    rest, _ = holdout(ids, float(hold["fraction"]), int(hold["seed"]))
     return rest
 
 
@@ -130,11 +116,9 @@ def pretraining_saw(meta: dict[str, Any], source: str, root: str, ids: list[str]
     if source in TEST_SPLITS:
         # a standard split: the encoder saw the test images only if it trained on that split
         return set(ids) if str(data.get("split", "")) in TEST_SPLITS[source] else set()
-    hold = meta.get("holdout")
-    if not hold:  # transductive, or exported before hold-outs existed
-        return set(ids)
-    rest, _ = holdout(ids, float(hold["fraction"]), int(hold["seed"]))
-    return {ids[i] for i in rest}
+    # no holdout: transductive, or exported before hold-outs existed
+    rows = pretraining_rows(source, ids, meta.get("holdout") or None)
+    return set(ids) if rows is None else {ids[i] for i in rows}
 
 
 def _same_root(a: str, b: str) -> bool:

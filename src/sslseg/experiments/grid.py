@@ -129,12 +129,15 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progre
 
     cfg = pretrain_config(config, model, seed, progress)
     folder = pretrain_folder(config, model, seed)
-    saved = RunDir(folder).read_yaml("config.yaml")
+    run = RunDir(folder)
+    saved = run.read_yaml("config.yaml")
     if saved is not None:
         key = changed_key(saved, config_to_dict(cfg), RESUMABLE_CHANGES)
         if key:
             _say(progress, f"{folder}: pretraining again, {key} changed")
             shutil.rmtree(folder)
+        elif run.finished and run.path("encoder.pt").is_file():
+            return str(run.path("encoder.pt"))  # every dev fraction reuses it as it is
     encoder = pretrain_encoder(cfg)
     if not encoder.is_file():
         raise SslsegError(f"{folder}: pretraining finished without writing encoder.pt")

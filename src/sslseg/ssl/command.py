@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sslseg.config import PRECISIONS, config_to_dict, load_config, require
 from sslseg.errors import SslsegError
+
+if TYPE_CHECKING:
+    from sslseg.data.store import Store
 
 # keys that may change between a run and its resumption without changing what it computes
 RESUMABLE_CHANGES = {"device", "compile", "progress", "out"}
@@ -179,19 +182,11 @@ def export_meta(cfg: PretrainConfig) -> dict[str, Any]:
     }
 
 
-def training_store(cfg: PretrainConfig, store: Any) -> Any:
+def training_store(cfg: PretrainConfig, store: Store) -> Store:
     """``store`` without the images pretraining must not see (see ``holdout``)."""
     from sslseg.data.splits import pretraining_rows
 
-    hold = cfg.holdout()
-    rows = pretraining_rows(
-        cfg.source,
-        store.ids,
-        cfg.source_options,
-        cfg.transductive,
-        hold["fraction"] if hold else 0.5,
-        hold["seed"] if hold else 0,
-    )
+    rows = pretraining_rows(cfg.source, store.ids, cfg.holdout())
     return store if rows is None else store.subset(rows)
 
 
