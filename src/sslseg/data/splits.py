@@ -87,12 +87,55 @@ def make_split(
     return Split(dev_fraction, np.sort(train), np.sort(val), np.sort(test))
 
 
+def has_layout_split(splits: list[str]) -> bool:
+    """Whether every item carries the split its layout gave it (Roboflow's split folders)."""
+    return bool(splits) and all(splits) and "test" in splits
+
+
+def layout_split(
+    splits: list[str],
+    groups: list[str],
+    dev_fraction: float,
+    seed: int,
+    val_fraction: float = 0.1,
+    test_from: tuple[str, ...] = ("test",),
+) -> Split:
+    """The layout's own split: ``test_from`` splits are the test set, its ``val`` the
+    validation set (unless ``val`` is tested on, then ``val_fraction`` of the train groups),
+    and ``dev_fraction`` a nested share of the train *groups* — the augmented copies of one
+    tile stay together, so no tile is both in train and val.
+    """
+    if not 0 < dev_fraction <= 1:
+        raise SslsegError(f"config: dev_fraction: {dev_fraction} must be in (0, 1]")
+    where = np.array(splits, dtype=object)
+    test = np.flatnonzero(np.isin(where, list(test_from)))
+    train_rows = np.flatnonzero(where == "train")
+    names = sorted({groups[i] for i in train_rows})
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    if "val" in test_from or not np.any(where == "val"):
+        n_val = max(1, round(val_fraction * len(order)))
+        val_groups, order = set(order[:n_val]), order[n_val:]
+        val = np.array([i for i in train_rows if groups[i] in val_groups], dtype=np.int64)
+    else:
+        val = np.flatnonzero(where == "val")
+    kept = set(order[: max(1, round(dev_fraction * len(order)))])
+    train = np.array([i for i in train_rows if groups[i] in kept], dtype=np.int64)
+    if len(train) < 1 or len(val) < 1 or len(test) < 1:
+        raise SslsegError(
+            f"config: dev_fraction: the layout's split gives {len(train)} train, {len(val)} val "
+            f"and {len(test)} test items; need at least one of each"
+        )
+    return Split(dev_fraction, np.sort(train), np.sort(val), np.sort(test))
+
+
 #: Sources that ship a standard test split, and the split names that contain its images.
 #: Pretraining on any other split of these needs no hold-out of its own.
 TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}
 
 
-def pretraining_rows(source: str, ids: list[str], hold: dict[str, Any] | None) -> np.ndarray | None:
+def pretraining_rows(
+    source: str, ids: list[str], hold: dict[str, Any] | None, splits: list[str] | None = None
+) -> np.ndarray | None:
     """Store rows pretraining may use; ``None`` means all of them.
 
     By default pretraining never sees an image it is later scored on: a source with a
@@ -102,11 +145,16 @@ def pretraining_rows(source: str, ids: list[str], hold: dict[str, Any] | None) -
     """
     if hold is None or source in TEST_SPLITS:
         return None
+    if splits and has_layout_split(splits):
+        # the layout's own split: pretrain on its train folder only
+        return np.flatnonzero(np.array(splits, dtype=object) == "train")
     rest, _ = holdout(ids, float(hold["fraction"]), int(hold["seed"]))
     return rest
 
 
-def pretraining_saw(meta: dict[str, Any], source: str, root: str, ids: list[str]) -> set[str]:
+def pretraining_saw(
+    meta: dict[str, Any], source: str, root: str, ids: list[str], splits: list[str] | None = None
+) -> set[str]:
     """The ids among ``ids`` (all the items of one store of ``source`` over ``root``) that an
     encoder with sidecar ``meta`` was pretrained on, by the rule of :func:`pretraining_rows`.
     """
@@ -117,7 +165,7 @@ def pretraining_saw(meta: dict[str, Any], source: str, root: str, ids: list[str]
         # a standard split: the encoder saw the test images only if it trained on that split
         return set(ids) if str(data.get("split", "")) in TEST_SPLITS[source] else set()
     # no holdout: transductive, or exported before hold-outs existed
-    rows = pretraining_rows(source, ids, meta.get("holdout") or None)
+    rows = pretraining_rows(source, ids, meta.get("holdout") or None, splits)
     return set(ids) if rows is None else {ids[i] for i in rows}
 
 

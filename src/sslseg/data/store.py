@@ -29,7 +29,8 @@ from sslseg.errors import SslsegError
 RESIZE_RULES = ("squash", "center-crop")
 # part of the store folder's name: a store decoded under an older rule is never reused
 # (2: masks on the image's geometry, see resize_mask; mixed shrink/grow resized per axis)
-STORE_VERSION = 2
+# 3: the layout's own splits and groups are recorded in the index
+STORE_VERSION = 3
 
 
 @dataclass
@@ -45,6 +46,10 @@ class Store:
     class_names: list[str]
     side: int
     source: str
+    #: the layout's split of each item ("train" / "val" / "test", "" where it has none)
+    splits: list[str] = dataclasses.field(default_factory=list)
+    #: items sharing a group come from one original (Roboflow's augmented copies)
+    groups: list[str] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -59,6 +64,8 @@ class Store:
             labels=self.labels[rows],
             ids=[self.ids[i] for i in rows],
             hashes=[self.hashes[i] for i in rows],
+            splits=[self.splits[i] for i in rows] if self.splits else [],
+            groups=[self.groups[i] for i in rows] if self.groups else [],
         )
 
 
@@ -193,8 +200,14 @@ def build_store(
         )
         hashes = [""] * n
 
+        bad: list[str] = []  # every bad file, so one run names them all
+
         def work(i: int) -> None:
-            image, mask = _decode(source, items[i], side, resize)
+            try:
+                image, mask = _decode(source, items[i], side, resize)
+            except SslsegError as exc:
+                bad.append(str(exc))
+                return
             images[i] = image
             hashes[i] = content_hash(image)
             if masks is not None:
@@ -211,6 +224,8 @@ def build_store(
             for _ in pool.map(work, range(n)):
                 bar.update()
             bar.close()
+        if bad:
+            raise SslsegError(bad_files_message(sorted(bad), n))
         images.flush()
         if masks is not None:
             masks.flush()
@@ -226,6 +241,8 @@ def build_store(
             "ids": [it.id for it in items],
             "hashes": hashes,
             "class_names": source.class_names,
+            "splits": [it.split for it in items],
+            "groups": [it.group or it.id for it in items],
         }
         (tmp / "index.json").write_text(json.dumps(index))
         try:
@@ -236,6 +253,14 @@ def build_store(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return open_store_folder(folder)
+
+
+def bad_files_message(errors: list[str], total: int, shown: int = 10) -> str:
+    """One message for every file that failed: the first ``shown``, then a count."""
+    if len(errors) == 1:
+        return errors[0]
+    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+    return f"{len(errors)} of {total} files are bad: " + "; ".join(errors[:shown]) + more
 
 
 def open_store_folder(folder: Path) -> Store:
@@ -252,6 +277,8 @@ def open_store_folder(folder: Path) -> Store:
         class_names=index["class_names"],
         side=index["side"],
         source=index["source"],
+        splits=index.get("splits", [""] * len(index["ids"])),
+        groups=index.get("groups", list(index["ids"])),
     )
 
 

@@ -24,6 +24,10 @@ class Item:
     image: Path
     mask: Path | None = None
     label: int = -1
+    #: the split the layout itself assigns ("train" / "val" / "test"), or "" for none
+    split: str = ""
+    #: items made from one original (augmented copies of a tile) share a group
+    group: str = ""
 
 
 class Source:
@@ -82,13 +86,20 @@ def read_rgb(path: Path) -> np.ndarray:
 
 
 def read_label_image(path: Path) -> np.ndarray:
-    """A mask/trimap file as a 2-D uint8 array of its stored values (no colour conversion)."""
+    """A mask/trimap file as a 2-D array of its stored values (no colour conversion).
+
+    uint8 where every value fits, else the file's own integer type (16-bit instance maps keep
+    their ids instead of wrapping around at 256).
+    """
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode not in ("L", "P", "1", "I", "I;16"):
+            if img.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
                 img = img.convert("L")
-            return np.asarray(img).astype(np.uint8)
+            values = np.asarray(img)
+            if values.dtype == np.uint8 or values.size == 0 or int(values.max()) < 256:
+                return values.astype(np.uint8)
+            return values.astype(np.int32)
     except FileNotFoundError:
         raise SslsegError(f"{path}: mask file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
