@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sslseg.augment.saliency_view import SaliencyLookup, SaliencyViews, recolour
+from sslseg.augment.saliency_view import COLOUR_OFFSET, SaliencyLookup, SaliencyViews, recolour
 from sslseg.augment.views import ViewSpec
 from sslseg.data.store import open_store
 from sslseg.saliency.cache import SaliencyCache
@@ -53,10 +53,10 @@ def test_two_recolourings_share_boundaries_and_differ_in_colour(tmp_path):
         for r in range(k):
             assert (a[i][:, lab[i] == r] == colours_a[r][:, None]).all()
         assert (colours_a - colours_b).abs().amax(1).gt(1e-3).all()
-        # colours still come from the image's palette (swapped, jittered by at most JITTER)
+        # colours still come from the image's palette (swapped, offset by at most COLOUR_OFFSET)
         own = pal[i, :k].float() / 255
         nearest = (colours_a[:, None] - own[None]).abs().amax(2).amin(1)
-        assert nearest.max() <= 0.1 + 1e-6
+        assert nearest.max() <= COLOUR_OFFSET + 1e-6
 
 
 def test_saliency_views_are_seeded_and_batched(tmp_path):
@@ -92,7 +92,7 @@ def test_200p_label_maps_are_painted_at_2x_and_pooled(tmp_path):
         ],
         SaliencyLookup(cache, np.arange(2)),
         p=1.0,
-        jitter=0.0,
+        colour_offset=0.0,
         shuffle=False,
     )
     batch = torch.from_numpy(images).permute(0, 3, 1, 2)

@@ -1,30 +1,38 @@
 """The study's augmentation policies by name (Rezaei et al., seed study, section 3.4.2).
 
-================== =========================== ==========================================
-name               saliency view ("SGD")       after it (every view)
-================== =========================== ==========================================
-default            never                       the method's own views, unchanged
-sgd                p = 1.0                     geometry only (crop, flip)
-sgd+default        p = 1.0                     the method's own views (crop, flip, jitter,
-                                               greyscale, blur, ...)
-sgd0.5+default     p = 0.5                     the method's own views
-sgd+jitter         p = 1.0                     geometry + colour jitter with p = 1.0
-sgd0.5+jitter      p = 0.5                     geometry + colour jitter with p = 1.0
-sgd0.8+jitter0.8   p = 0.8                     geometry + colour jitter with p = 0.8
-================== =========================== ==========================================
+========================== ============================ ====================================
+name                       saliency view                after it (every view)
+========================== ============================ ====================================
+default                    never                        the method's own views, unchanged
+saliency                   p = 1.0                      geometry only (crop, flip)
+saliency+default           p = 1.0                      the method's own views (crop, flip,
+                                                        jitter, greyscale, blur, ...)
+saliency0.5+default        p = 0.5                      the method's own views
+saliency+jitter            p = 1.0                      geometry + colour jitter, p = 1.0
+saliency0.5+jitter         p = 0.5                      geometry + colour jitter, p = 1.0
+saliency0.8+jitter0.8      p = 0.8                      geometry + colour jitter, p = 0.8
+========================== ============================ ====================================
 
-Each has a ``-200p`` variant (``sgd+default-200p`` ...): the saliency segmentation is computed
-on the x2 upscaled store image (the study's 200p), otherwise the same; ``default-200p`` is
+The study calls the saliency view "SGD" (section 3.3.2); its names
+``sgd``, ``sgd+default``, ``sgd0.5+jitter``, ... are accepted as aliases of the
+``saliency…`` names (``sgd`` is also an optimiser here, hence the rename). Each name has a
+``-200p`` variant (``saliency+default-200p`` ...): the saliency segmentation is computed on the
+x2 upscaled store image (the study's 200p), otherwise the same; ``default-200p`` is
 ``default``. The saliency probability is drawn per image and per view. "Geometry" is the
 method's random resized crop and horizontal flip, applied to the saliency image exactly as to
 the image it replaces (the study's "SGD with default augmentations" applies the defaults after
-the segmentation, Fig. 8). "Jitter" is the method's colour-jitter strengths; greyscale, blur
-and solarisation are off in the ``sgd``/``+jitter`` policies.
+the segmentation, Fig. 8). "Jitter" is the method's colour-jitter strengths, and the number
+after it its probability; greyscale, blur and solarisation are off in the ``saliency`` and
+``+jitter`` policies.
 
-Policies register themselves in :data:`sslseg.augment.views.POLICIES` when this module is
-imported, so ``build_view_maker(name, specs, store=store)`` finds them; the store gives the
-content hashes, the saliency cache (:mod:`sslseg.saliency.cache`) is filled for any missing
-image before training starts.
+One word, one meaning: ``jitter`` is always the probability of colour jitter (as in
+:class:`~sslseg.augment.views.ViewSpec`); the per-colour offset of the saliency recolouring is
+``colour_offset``.
+
+:func:`build_view_maker` is the one function that turns a policy name into a view maker; the
+store gives the content hashes, and the saliency cache (:mod:`sslseg.saliency.cache`) is filled
+for any missing image before training starts. This module imports
+:mod:`sslseg.augment.views`, never the other way round.
 """
 
 from __future__ import annotations
@@ -32,21 +40,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sslseg.augment import views
-from sslseg.augment.saliency_view import JITTER, SaliencyLookup, SaliencyViews
-from sslseg.augment.views import ViewMaker, ViewSpec
+from sslseg.augment.saliency_view import COLOUR_OFFSET, SaliencyLookup, SaliencyViews
+from sslseg.augment.views import MultiView, ViewMaker, ViewSpec
 from sslseg.errors import SslsegError
+
+if TYPE_CHECKING:
+    from sslseg.data.store import Store
 
 AFTER = ("default", "geometry", "jitter")
 
 
 @dataclass(frozen=True)
 class Policy:
-    """``saliency``: probability a view's input is the recoloured saliency image. ``after``:
-    ``default`` (method's views), ``geometry`` (crop + flip only) or ``jitter`` (crop + flip +
-    colour jitter with probability ``jitter``). ``scale``: 1 = 100p, 2 = 200p."""
+    """``name``: the canonical name (``saliency…``, never the ``sgd…`` alias). ``saliency``:
+    probability a view's input is the recoloured saliency image. ``after``: ``default``
+    (method's views), ``geometry`` (crop + flip only) or ``jitter`` (crop + flip + colour
+    jitter with probability ``jitter``). ``scale``: 1 = 100p, 2 = 200p."""
 
     name: str
     saliency: float
@@ -75,62 +87,75 @@ class Policy:
 #: the study's seven policies (100p); :func:`parse_policy` adds the ``-200p`` variants
 STUDY: tuple[str, ...] = (
     "default",
-    "sgd",
-    "sgd+default",
-    "sgd0.5+default",
-    "sgd+jitter",
-    "sgd0.5+jitter",
-    "sgd0.8+jitter0.8",
+    "saliency",
+    "saliency+default",
+    "saliency0.5+default",
+    "saliency+jitter",
+    "saliency0.5+jitter",
+    "saliency0.8+jitter0.8",
 )
+#: the study's own word for the saliency view, accepted in place of ``saliency``
+ALIAS = "sgd"
 
 _NAME = re.compile(
-    r"^(?:(default)|sgd(\d*\.?\d+)?(?:\+(default|jitter)(\d*\.?\d+)?)?)"
+    r"^(?:(default)|(saliency|sgd)(\d*\.?\d+)?(?:\+(default|jitter)(\d*\.?\d+)?)?)"
     r"(?:-(100p|200p))?$"
 )
 
 
 def parse_policy(name: str) -> Policy:
-    """The :class:`Policy` a name stands for (``sgd<p>+default``, ``sgd<p>+jitter<q>``, ...)."""
+    """The :class:`Policy` a name stands for (``saliency<p>+default``,
+    ``saliency<p>+jitter<q>``, their ``sgd…`` aliases, ``-200p`` variants)."""
     m = _NAME.match(name)
     if not m:
         raise SslsegError(
             f"config: policy: unknown view policy '{name}' (choose from "
-            f"{', '.join(policy_names())})"
+            f"{', '.join(policy_names())}; '{ALIAS}' may stand for 'saliency')"
         )
-    is_default, p, after, q, res = m.groups()
+    is_default, word, p, after, q, res = m.groups()
     scale = 2 if res == "200p" else 1
     if is_default:
         return Policy(name, 0.0, "default", scale=1)
     if after != "jitter" and q is not None:
         raise SslsegError(f"config: policy: '{name}': only jitter takes a probability")
+    canonical = "saliency" + name[len(word) :]
     after = {"default": "default", "jitter": "jitter", None: "geometry"}[after]
-    return Policy(name, float(p) if p else 1.0, after, float(q) if q else 1.0, scale)
+    return Policy(canonical, float(p) if p else 1.0, after, float(q) if q else 1.0, scale)
 
 
 def policy_names() -> list[str]:
-    """Every registered name: the study's seven and their 200p variants."""
+    """The canonical names: the study's seven and their 200p variants."""
     return [*STUDY, *(f"{n}-200p" for n in STUDY)]
 
 
-def build_policy(
+def check_policy(name: str) -> None:
+    """One-line config error unless ``name`` is a policy (used before anything is written)."""
+    parse_policy(name)
+
+
+def build_view_maker(
     name: str,
     specs: Sequence[ViewSpec],
-    store: Any = None,
+    *,
+    store: Store | None = None,
     workers: int | None = None,
     progress: bool = True,
-    cache_root: Any = None,
+    cache_root: str | Path | None = None,
     shuffle: bool = True,
-    jitter: float = JITTER,
+    colour_offset: float = COLOUR_OFFSET,
 ) -> ViewMaker:
     """The view maker of policy ``name`` for the method's ``specs`` over ``store``.
 
-    Saliency policies fill the store's saliency cache first (misses only, ``workers``
-    processes) and then read label maps by store row at every step.
+    ``default`` (and any policy with saliency probability 0) applies the adapted specs.
+    Saliency policies first fill the store's saliency cache (misses only, ``workers``
+    processes, a progress bar unless ``progress`` is false, under ``cache_root`` or the
+    default cache folder) and then read label maps by store row at every step; ``shuffle``
+    and ``colour_offset`` are the recolouring's palette swap and per-colour offset.
     """
     policy = parse_policy(name)
     adapted = policy.specs(specs)
     if policy.saliency == 0.0:
-        return views.MultiView(adapted)
+        return MultiView(adapted)
     if store is None:
         raise SslsegError(
             f"config: policy: '{name}' needs the training store (its images' "
@@ -139,22 +164,6 @@ def build_policy(
     from sslseg.saliency.cache import fill_store
 
     cache, rows = fill_store(store, policy.scale, workers, progress, root=cache_root)
-    return SaliencyViews(adapted, SaliencyLookup(cache, rows), policy.saliency, shuffle, jitter)
-
-
-def _factory(name: str) -> Any:
-    def factory(specs: Sequence[ViewSpec], **context: Any) -> ViewMaker:
-        return build_policy(name, specs, **context)
-
-    factory.__name__ = f"policy_{name}"
-    return factory
-
-
-def register() -> None:
-    """Add every name of :func:`policy_names` to :data:`sslseg.augment.views.POLICIES`."""
-    for name in policy_names():
-        if name != "default":  # views owns "default"
-            views.POLICIES.setdefault(name, _factory(name))
-
-
-register()
+    return SaliencyViews(
+        adapted, SaliencyLookup(cache, rows), policy.saliency, shuffle, colour_offset
+    )

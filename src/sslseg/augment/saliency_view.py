@@ -7,8 +7,9 @@ and swapping from the same color palette". Here, per image and per call:
 
 1. **swap**: the image's ``K`` palette colours (the regions' mean RGB) are permuted at random
    among its ``K`` regions;
-2. **jitter**: every colour gets an independent uniform offset in ``[-jitter, jitter]`` per
-   channel (in [0, 1] units), so even a one-region image changes colour;
+2. **offset**: every colour gets an independent uniform offset in
+   ``[-colour_offset, colour_offset]`` per channel (in [0, 1] units), so even a one-region
+   image changes colour;
 3. **paint**: each pixel takes its region's new colour (one gather on the device).
 
 Every region keeps its exact shape; only colours change. The painted image then *replaces* the
@@ -31,8 +32,10 @@ from torch import Tensor
 from sslseg.augment.views import ViewSpec, make_view, to_float
 from sslseg.errors import SslsegError
 
-#: colour offset range per channel (in [0, 1]) added to every palette entry on each call
-JITTER = 0.1
+#: half-width of the uniform offset per channel (in [0, 1]) added to every palette entry on
+#: each call. Not "jitter": in :class:`ViewSpec` and the policies, ``jitter`` is the
+#: probability of colour jitter.
+COLOUR_OFFSET = 0.1
 
 
 def recolour(
@@ -41,9 +44,9 @@ def recolour(
     counts: Tensor,
     g: torch.Generator,
     shuffle: bool = True,
-    jitter: float = JITTER,
+    colour_offset: float = COLOUR_OFFSET,
 ) -> Tensor:
-    """Paint label maps with shuffled, jittered palette colours.
+    """Paint label maps with shuffled, offset palette colours.
 
     Args:
         labels: ``B x H x W`` integer labels (``< counts[b]``).
@@ -51,7 +54,7 @@ def recolour(
         counts: ``B`` number of labels of each image.
         g: generator every random draw comes from (on the device of ``labels``).
         shuffle: permute the palette among the regions of each image.
-        jitter: half-width of the uniform per-colour, per-channel offset (0 = none).
+        colour_offset: half-width of the uniform per-colour, per-channel offset (0 = none).
 
     Returns:
         ``B x 3 x H x W`` float32 in [0, 1].
@@ -65,8 +68,9 @@ def recolour(
         unused = torch.arange(p, device=device)[None] >= counts.to(device)[:, None]
         order = keys.masked_fill_(unused, 2.0).argsort(1)
         pal = pal.gather(1, order[..., None].expand(b, p, 3))
-    if jitter > 0:
-        noise = torch.rand(b, p, 3, generator=g, device=device).mul_(2 * jitter).sub_(jitter)
+    if colour_offset > 0:
+        noise = torch.rand(b, p, 3, generator=g, device=device)
+        noise = noise.mul_(2 * colour_offset).sub_(colour_offset)
         pal = pal.add_(noise).clamp_(0, 1)
     flat = labels.reshape(b, -1).long()
     out = pal.gather(1, flat[..., None].expand(-1, -1, 3))  # B x HW x 3
@@ -118,7 +122,7 @@ class SaliencyViews:
         lookup: SaliencyLookup,
         p: float = 1.0,
         shuffle: bool = True,
-        jitter: float = JITTER,
+        colour_offset: float = COLOUR_OFFSET,
     ) -> None:
         if not specs:
             raise SslsegError("views: a view maker needs at least one view")
@@ -128,14 +132,14 @@ class SaliencyViews:
         self.lookup = lookup
         self.p = p
         self.shuffle = shuffle
-        self.jitter = jitter
+        self.colour_offset = colour_offset
 
     def saliency_images(
         self, indices: Tensor, device: torch.device, g: torch.Generator, out_size: int
     ) -> Tensor:
         """Recoloured saliency images of ``indices`` as ``B x 3 x out x out`` float."""
         labels, palettes, counts = self.lookup.fetch(indices, device)
-        x = recolour(labels, palettes, counts, g, self.shuffle, self.jitter)
+        x = recolour(labels, palettes, counts, g, self.shuffle, self.colour_offset)
         if x.shape[-1] != out_size:
             factor = x.shape[-1] // out_size
             if factor * out_size != x.shape[-1]:

@@ -12,16 +12,21 @@ batch, which matters because the views must stay within a few percent of the mod
 tests check the blur against ``kornia.filters.gaussian_blur2d`` and the crop against kornia's
 ``crop_and_resize``. There is no per-image PIL work and no DataLoader worker.
 
-The defaults of :class:`ViewSpec` are SimCLR's (Chen et al., 2020, "A Simple Framework for
-Contrastive Learning of Visual Representations", appendix A; the same values as lightly's
-``SimCLRTransform``): random resized crop with scale (0.08, 1) and ratio (3/4, 4/3), horizontal
-flip p=0.5, colour jitter (0.8, 0.8, 0.8, 0.2) x strength with p=0.8, random greyscale p=0.2,
-Gaussian blur with sigma in (0.1, 2) px with p=0.5, ImageNet normalisation.
+The defaults of :class:`ViewSpec` are SimCLR's ImageNet values (Chen et al., 2020, "A Simple
+Framework for Contrastive Learning of Visual Representations", appendix A; the same values as
+lightly's ``SimCLRTransform``): random resized crop with scale (0.08, 1) and ratio (3/4, 4/3),
+horizontal flip p=0.5, colour jitter (0.8, 0.8, 0.8, 0.2) x strength with p=0.8, random
+greyscale p=0.2, Gaussian blur with sigma in (0.1, 2) px with p=0.5, ImageNet normalisation.
+The methods' views choose by size (:func:`is_small`, :func:`paper_sigma`): at most
+:data:`SMALL_SIDE` px they follow the CIFAR-scale recipes of lightly's and solo-learn's
+benchmarks (no blur, jitter strength 0.5 where they use it), above it the papers' recipes
+with the blur sigma scaled from 224 px to the view's side.
 
 A *view maker* is any callable ``(batch_uint8, indices, generator) -> list[Tensor]``; the
 training loop only knows that signature. :class:`MultiView` applies a list of specs (two equal
 ones for SimCLR; asymmetric ones for BYOL; several small crops for SwAV). Named policies (the
-saliency view of a later issue) plug in through :data:`POLICIES`.
+saliency view) are built by :func:`sslseg.augment.policies.build_view_maker`; this module
+never imports that one.
 """
 
 from __future__ import annotations
@@ -366,33 +371,56 @@ class MultiView:
         return f"MultiView({self.specs!r})"
 
 
-def simclr_specs(size: int, strength: float = 1.0, blur: float = 0.5) -> list[ViewSpec]:
-    """SimCLR's two identically distributed views (Chen et al. 2020, appendix A)."""
-    spec = ViewSpec(size=size, strength=strength, blur=blur)
+# ---------------------------------------------------------------- defaults by view size
+
+#: Views of at most this side (px) get the CIFAR-scale recipes of lightly's CIFAR-10 benchmark
+#: and solo-learn's CIFAR configs (no Gaussian blur; colour-jitter strength 0.5 where they use
+#: it); larger views get the papers' ImageNet recipes. See ``docs/methods.md``.
+SMALL_SIDE = 96
+#: the side the papers' blur sigma range is given at: SimCLR (appendix A) and BYOL (table 6)
+#: draw sigma in [0.1, 2.0] for 224 px crops
+PAPER_SIDE = 224
+PAPER_SIGMA = (0.1, 2.0)
+
+
+def is_small(size: int) -> bool:
+    """Whether views of side ``size`` get the CIFAR-scale recipes (``size <= SMALL_SIDE``)."""
+    return size <= SMALL_SIDE
+
+
+def paper_sigma(size: int) -> tuple[float, float]:
+    """The papers' blur sigma range (0.1, 2.0 px at 224 px) in pixels of a ``size`` px view,
+    so that a blurred view loses the same share of its detail at every size."""
+    f = size / PAPER_SIDE
+    return (PAPER_SIGMA[0] * f, PAPER_SIGMA[1] * f)
+
+
+def simclr_specs(
+    size: int, strength: float | None = None, blur: float | None = None
+) -> list[ViewSpec]:
+    """SimCLR's two identically distributed views (Chen et al. 2020, appendix A), by size.
+
+    ``size <= SMALL_SIDE``: colour-jitter strength 0.5 and no blur, SimCLR's CIFAR-10 setting
+    (appendix B.9) and lightly's CIFAR-10 benchmark (``SimCLRTransform(cj_strength=0.5,
+    gaussian_blur=0.0)``). Larger: strength 1.0, blur p = 0.5 with :func:`paper_sigma`.
+    ``strength`` / ``blur`` given explicitly override the choice.
+    """
+    small = is_small(size)
+    if strength is None:
+        strength = 0.5 if small else 1.0
+    if blur is None:
+        blur = 0.0 if small else 0.5
+    spec = ViewSpec(size=size, strength=strength, blur=blur, sigma=paper_sigma(size))
     return [spec, replace(spec)]
 
 
-def _default_policy(specs: Sequence[ViewSpec], **_: object) -> ViewMaker:
-    return MultiView(specs)
+def __getattr__(name: str) -> object:
+    # Transitional: ``sslseg.ssl.command`` still imports ``build_view_maker`` and
+    # ``check_policy`` from here. Policies live in :mod:`sslseg.augment.policies`, which
+    # imports this module and never the other way round; delete this hook once every caller
+    # imports them from there.
+    if name in ("build_view_maker", "check_policy"):
+        from sslseg.augment import policies
 
-
-#: Named view policies: ``name -> factory(specs, **context) -> view maker``. The method supplies
-#: its specs; a policy may use them, replace some, or add its own inputs through ``context``
-#: (the store, a saliency cache...). ``"default"`` applies the method's specs unchanged.
-POLICIES: dict[str, Callable[..., ViewMaker]] = {"default": _default_policy}
-
-
-def check_policy(policy: str) -> None:
-    """One-line config error unless ``policy`` is a registered view policy."""
-    if policy not in POLICIES:
-        import sslseg.augment.policies  # noqa: F401  (registers the study's saliency policies)
-    if policy not in POLICIES:
-        raise SslsegError(
-            f"config: policy: unknown view policy '{policy}' (choose from {', '.join(POLICIES)})"
-        )
-
-
-def build_view_maker(policy: str, specs: Sequence[ViewSpec], **context: object) -> ViewMaker:
-    """The view maker for ``policy`` over the method's ``specs``."""
-    check_policy(policy)
-    return POLICIES[policy](specs, **context)
+        return getattr(policies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

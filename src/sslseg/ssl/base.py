@@ -6,7 +6,9 @@ encoder, queue, prototypes — as submodules, parameters or buffers, so that its
 ``state_dict`` is the whole training state besides the optimiser. The generic loop in
 :mod:`sslseg.ssl.train` only calls:
 
-- ``view_specs(size)`` (class method): the augmentation views the method expects;
+- ``view_specs(size)`` (class method): the augmentation views the method expects at view
+  side ``size`` (the CIFAR-scale recipe up to ``augment.views.SMALL_SIDE`` px, the paper's
+  above it; ``docs/methods.md`` lists them with their sources);
 - ``forward(views)`` → ``training_step(views)``: the scalar loss of one batch of views;
 - ``after_step(progress)``: updates that follow the optimiser step (momentum encoder,
   queue), with ``progress`` in [0, 1] for schedules such as BYOL's cosine momentum.
@@ -39,7 +41,7 @@ class Method(nn.Module):
 
     @classmethod
     def view_specs(cls, size: int) -> list[ViewSpec]:
-        """The views one training step consumes (default: SimCLR's two views)."""
+        """The views one training step consumes (default: SimCLR's two views, by size)."""
         return simclr_specs(size)
 
     def training_step(self, views: list[Tensor]) -> Tensor:

@@ -12,8 +12,11 @@ gradients, so it is in ``state_dict`` and in every checkpoint; the exported back
 online one.
 
 Defaults for small images: 4096-d hidden, 256-d output (paper, also solo-learn's CIFAR
-recipe), ``tau_base`` = 0.99 (lightly's and solo-learn's CIFAR recipes; 0.996 on ImageNet),
-the paper's asymmetric views (table 6: blur p = 1.0 / 0.1, solarisation p = 0 / 0.2).
+recipe), ``tau_base`` = 0.99 (lightly's and solo-learn's CIFAR recipes; 0.996 on ImageNet).
+Views: the paper's asymmetric pair (table 6: blur p = 1.0 / 0.1, solarisation p = 0 / 0.2);
+at most :data:`~sslseg.augment.views.SMALL_SIDE` px without blur, as lightly's CIFAR-10
+benchmark (``BYOLView1Transform(gaussian_blur=0.0)``, ``BYOLView2Transform(gaussian_blur=0.0)``)
+and solo-learn's ``asymmetric.yaml`` CIFAR views.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
-from sslseg.augment.views import ViewSpec
+from sslseg.augment.views import ViewSpec, is_small, paper_sigma
 from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
@@ -37,6 +40,18 @@ def cosine_momentum(progress: float, start: float, end: float = 1.0) -> float:
     """BYOL's target decay at ``progress`` = k / K: ``end - (end - start)(cos(pi k/K) + 1)/2``."""
     progress = min(max(progress, 0.0), 1.0)
     return end - (end - start) * (math.cos(math.pi * progress) + 1) / 2
+
+
+def byol_specs(size: int) -> list[ViewSpec]:
+    """BYOL's two views at side ``size`` (also Barlow Twins'): see :meth:`BYOL.view_specs`."""
+    blur = (0.0, 0.0) if is_small(size) else (1.0, 0.1)
+    common = dict(
+        size=size, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, sigma=paper_sigma(size)
+    )
+    return [
+        ViewSpec(**common, blur=blur[0], solarize=0.0),
+        ViewSpec(**common, blur=blur[1], solarize=0.2),
+    ]
 
 
 class BYOL(Method):
@@ -81,14 +96,9 @@ class BYOL(Method):
     @classmethod
     def view_specs(cls, size: int) -> list[ViewSpec]:
         """BYOL's asymmetric pair (table 6): crop (0.08, 1), flip, jitter (0.4, 0.4, 0.2, 0.1)
-        with p = 0.8, greyscale 0.2; blur 1.0 / 0.1; solarisation 0.0 / 0.2."""
-        first = ViewSpec(
-            size=size, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, blur=1.0, solarize=0.0
-        )
-        second = ViewSpec(
-            size=size, brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1, blur=0.1, solarize=0.2
-        )
-        return [first, second]
+        with p = 0.8, greyscale 0.2, solarisation 0.0 / 0.2; blur 1.0 / 0.1 above
+        ``SMALL_SIDE`` px (sigma scaled from 224 px), none at or below it."""
+        return byol_specs(size)
 
     def _encode(self, backbone: nn.Module, head: nn.Module, views: list[Tensor]) -> list[Tensor]:
         if self.concat_views:

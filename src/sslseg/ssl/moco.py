@@ -16,8 +16,14 @@ K = 65536, 2048-d hidden) are options; a 65536-key queue is larger than small da
 would hold several keys of the same image.
 
 Under DDP the keys of every process are gathered before they are enqueued (as in the official
-``concat_all_gather``); the official "shuffling BN" is not reproduced (it needs several
+``concat_all_gather``), one view at a time, so the queue holds exactly what one process would
+enqueue for the global batch; the official "shuffling BN" is not reproduced (it needs several
 devices; lightly's and solo-learn's single-device CIFAR recipes omit it too).
+
+Views by size (``docs/methods.md``): at most :data:`~sslseg.augment.views.SMALL_SIDE` px,
+lightly's CIFAR-10 benchmark recipe for MoCo (its ``SimCLRTransform(cj_strength=0.5,
+gaussian_blur=0.0)``: crop (0.08, 1), jitter (0.4, 0.4, 0.4, 0.1), no blur); larger, MoCo v2's
+"aug+" (crop (0.2, 1), the same jitter, blur p = 0.5).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from lightly.models.modules import MoCoProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from torch import Tensor, nn
 
-from sslseg.augment.views import ViewSpec
+from sslseg.augment.views import ViewSpec, is_small, paper_sigma
 from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
@@ -108,14 +114,23 @@ class MoCo(Method):
         self.momentum = momentum
         self.symmetric = symmetric
         self.concat_views = concat_views
-        self._pending: Tensor | None = None
+        self._pending: list[Tensor] = []
 
     @classmethod
     def view_specs(cls, size: int) -> list[ViewSpec]:
-        """MoCo v2's augmentation ("aug+", the official ``main_moco.py``): crop scale
-        (0.2, 1), colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.8, greyscale 0.2, blur 0.5."""
+        """Colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.8, greyscale 0.2, and by size: at most
+        ``SMALL_SIDE`` px crop (0.08, 1) and no blur (lightly's CIFAR-10 benchmark), larger
+        MoCo v2's "aug+" (the official ``main_moco.py``): crop (0.2, 1), blur p = 0.5."""
+        small = is_small(size)
         spec = ViewSpec(
-            size=size, scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1
+            size=size,
+            scale=(0.08 if small else 0.2, 1.0),
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.4,
+            hue=0.1,
+            blur=0.0 if small else 0.5,
+            sigma=paper_sigma(size),
         )
         return [spec, spec]
 
@@ -135,21 +150,22 @@ class MoCo(Method):
                 info_nce(q0, k1, self.queue, self.temperature)
                 + info_nce(q1, k0, self.queue, self.temperature)
             )
-            keys = torch.cat([k1, k0])
+            keys = [k1, k0]
         else:
             (q0,) = self._encode(self.backbone, self.projection, views[:1])
             with torch.no_grad():
                 (k1,) = self._encode(self.backbone_momentum, self.projection_momentum, views[1:])
             loss = info_nce(q0, k1, self.queue, self.temperature)
-            keys = k1
+            keys = [k1]
         # enqueued in after_step: the queue is read by this step's backward pass
-        self._pending = F.normalize(keys.detach().float(), dim=1)
+        self._pending = [F.normalize(k.detach().float(), dim=1) for k in keys]
         return loss
 
     @torch.no_grad()
-    def enqueue(self, keys: Tensor) -> None:
-        """Write ``keys`` (all processes') at the pointer, wrapping around; advance it."""
-        keys = gather_keys(keys)
+    def enqueue(self, *keys: Tensor) -> None:
+        """Write ``keys`` (all processes', each set gathered in rank order, then the sets in
+        turn) at the pointer, wrapping around; advance it."""
+        keys = torch.cat([gather_keys(k) for k in keys])
         size = self.queue.shape[0]
         keys = keys[-size:]  # a batch larger than the queue keeps its newest keys
         slots = (self.queue_ptr + torch.arange(len(keys), device=self.queue.device)) % size
@@ -160,6 +176,6 @@ class MoCo(Method):
     def after_step(self, progress: float) -> None:
         update_momentum(self.backbone, self.backbone_momentum, self.momentum)
         update_momentum(self.projection, self.projection_momentum, self.momentum)
-        if self._pending is not None:
-            self.enqueue(self._pending)
-            self._pending = None
+        if self._pending:
+            self.enqueue(*self._pending)
+            self._pending = []

@@ -11,7 +11,8 @@ Defaults for small images (the paper's CIFAR-10 setting, appendix D, as in light
 benchmark): a 2-layer projector 2048-2048 with BN on both layers (output BN without affine,
 as in the official code), predictor bottleneck 512; ``projection_layers=3`` gives the
 ImageNet projector (lightly's ``SimSiamProjectionHead``). Views: MoCo v2's, which the paper
-uses.
+uses; at most :data:`~sslseg.augment.views.SMALL_SIDE` px without blur, as lightly's CIFAR-10
+benchmark (``SimSiamTransform(input_size=32, gaussian_blur=0.0)``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lightly.models.modules import SimSiamPredictionHead, SimSiamProjectionHead
 from lightly.models.modules.heads import ProjectionHead
 from torch import Tensor, nn
 
-from sslseg.augment.views import ViewSpec
+from sslseg.augment.views import ViewSpec, is_small, paper_sigma
 from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
@@ -68,9 +69,17 @@ class SimSiam(Method):
 
     @classmethod
     def view_specs(cls, size: int) -> list[ViewSpec]:
-        """MoCo v2's views: crop (0.2, 1), jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grey 0.2, blur 0.5."""
+        """MoCo v2's views: crop (0.2, 1), jitter (0.4, 0.4, 0.4, 0.1) p 0.8, grey 0.2; blur
+        p = 0.5 above ``SMALL_SIDE`` px (sigma scaled from 224 px), none at or below it."""
         spec = ViewSpec(
-            size=size, scale=(0.2, 1.0), brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1
+            size=size,
+            scale=(0.2, 1.0),
+            brightness=0.4,
+            contrast=0.4,
+            saturation=0.4,
+            hue=0.1,
+            blur=0.0 if is_small(size) else 0.5,
+            sigma=paper_sigma(size),
         )
         return [spec, spec]
 

@@ -7,9 +7,11 @@ partition of the batch among prototypes, entropy ``epsilon``, 3 iterations; eq. 
 Algorithm 1), and each view predicts the other's codes: the swapped cross-entropy
 ``-sum_k q_k log softmax(z.C / t)_k`` (eq. 2), lightly's ``SwaVLoss`` (whose ``sinkhorn``
 gathers the scores of every DDP process, as the paper does across GPUs). Prototypes are
-re-normalised before every step (as the official code does) and frozen for the first
-``freeze_prototypes_steps`` steps (the official default 313 iterations, "one epoch" of
-ImageNet at batch 4096). The prototypes and the step count are in ``state_dict``.
+re-normalised before every step (as the official code does) and can be frozen for the first
+``freeze_prototypes_steps`` steps; the default 0 is lightly's (``SwaVPrototypes`` and its
+CIFAR-10 benchmark). The official 313 iterations are "one epoch" of ImageNet at batch 4096;
+solo-learn's CIFAR recipe freezes for 2 epochs, i.e. ``2 x steps per epoch`` here (the method
+does not know the epoch length). The prototypes and the step count are in ``state_dict``.
 
 Freezing gives the prototypes a zero gradient rather than switching their ``requires_grad``
 off (lightly's ``n_steps_frozen_prototypes``), because DDP needs every trainable parameter to
@@ -19,7 +21,9 @@ drift in direction.
 
 Defaults for small images: 2048-d hidden and 128-d output (paper), 512 prototypes (lightly's
 CIFAR-10 benchmark; 3000 on ImageNet), t = 0.1, epsilon = 0.05, 3 Sinkhorn iterations
-(paper); two 64 px crops with scale (0.14, 1) and the SimCLR colour distortion. The paper's
+(paper); two crops with scale (0.14, 1) and the SimCLR colour distortion, at most
+:data:`~sslseg.augment.views.SMALL_SIDE` px at strength 0.5 without blur (lightly's CIFAR-10
+benchmark, ``SwaVTransform(crop_min_scales=[0.14], cj_strength=0.5, gaussian_blur=0)``). The paper's
 multi-crop (2x224 + 6x96 px) and queue (for batches < 256) are not used: extra views given by
 a view policy are treated as low-resolution crops, which are predicted but do not produce
 codes.
@@ -27,6 +31,7 @@ codes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -35,7 +40,7 @@ from lightly.loss import SwaVLoss
 from lightly.models.modules import SwaVProjectionHead, SwaVPrototypes
 from torch import Tensor, nn
 
-from sslseg.augment.views import ViewSpec
+from sslseg.augment.views import ViewSpec, simclr_specs
 from sslseg.devices import full_precision
 from sslseg.errors import SslsegError
 from sslseg.ssl.base import Method
@@ -51,7 +56,7 @@ class SwAV(Method):
 
     ``temperature``: softmax t (0.1). ``n_prototypes``: K (512). ``hidden_dim``/``out_dim``:
     projector widths (2048 / 128). ``sinkhorn_iterations`` (3) / ``sinkhorn_epsilon`` (0.05).
-    ``freeze_prototypes_steps``: steps with fixed prototypes (313). ``concat_views``: the
+    ``freeze_prototypes_steps``: steps with fixed prototypes (0, lightly). ``concat_views``: the
     high-resolution views through the network as one batch.
     """
 
@@ -69,7 +74,7 @@ class SwAV(Method):
         out_dim: int = 128,
         sinkhorn_iterations: int = 3,
         sinkhorn_epsilon: float = 0.05,
-        freeze_prototypes_steps: int = 313,
+        freeze_prototypes_steps: int = 0,
         concat_views: bool = True,
         gather_distributed: bool = True,
     ) -> None:
@@ -82,6 +87,10 @@ class SwAV(Method):
             raise SslsegError(
                 "config: sinkhorn_epsilon must be > 0 and sinkhorn_iterations "
                 f">= 1, got {sinkhorn_epsilon} and {sinkhorn_iterations}"
+            )
+        if freeze_prototypes_steps < 0:
+            raise SslsegError(
+                f"config: freeze_prototypes_steps: must be >= 0, got {freeze_prototypes_steps}"
             )
         self.projection = SwaVProjectionHead(feature_dim, hidden_dim, out_dim)
         self.prototypes = SwaVPrototypes(out_dim, n_prototypes)
@@ -100,10 +109,10 @@ class SwAV(Method):
 
     @classmethod
     def view_specs(cls, size: int) -> list[ViewSpec]:
-        """Two crops with scale (0.14, 1) (the paper's high-resolution crops), SimCLR's colour
-        distortion (jitter 0.8 strength, p 0.8; greyscale 0.2; blur 0.5)."""
-        spec = ViewSpec(size=size, scale=(0.14, 1.0))
-        return [spec, spec]
+        """Two crops with scale (0.14, 1) (the paper's high-resolution crops) and SimCLR's
+        colour distortion by size (:func:`~sslseg.augment.views.simclr_specs`: above
+        ``SMALL_SIDE`` px strength 1.0 and blur 0.5, at or below it strength 0.5, no blur)."""
+        return [replace(s, scale=(0.14, 1.0)) for s in simclr_specs(size)]
 
     def get_extra_state(self) -> Any:
         return {"steps_done": self.steps_done}
