@@ -9,7 +9,9 @@ For every image the RC map is computed once per RC variant and each cut variant 
 times are CPU seconds of this single-threaded process (``time.process_time``,
 ``OMP_NUM_THREADS=1``, ``cv2.setNumThreads(1)``), so other processes on a shared machine do
 not inflate them. Masks are scored as in ``saliency_quality.py`` (same options). One line per
-variant: ``variant mae f_measure cut_iou rc_s cut_s total_s`` (medians of seconds).
+variant: ``variant mae f_measure cut_iou cut_f rc_s cut_s total_s`` (medians of seconds;
+``f_measure`` is the RC map's adaptive F, ``cut_f`` the F-measure of the SaliencyCut mask).
+With ``--variants curve`` a ``knee:`` line names the point chosen by :func:`knee`.
 """
 
 from __future__ import annotations
@@ -46,8 +48,55 @@ VARIANTS: dict[str, dict[str, tuple[dict, dict]]] = {
         "cut_init_cmcode": ({}, {"init": "cmcode"}),
         "cut_old": ({}, {"grabcut_iters": 1, "largest": False, "border": 0.0, "radius": -1}),
     },
-    "curve": {f"side{s}": ({}, {"work_side": s}) for s in (96, 128, 160, 192, 224, 256, 320, 400)},
+    "curve": {
+        f"side{s}": ({}, {"work_side": s})
+        for s in (96, 128, 160, 192, 224, 256, 320, 384, 448, 512)
+    },
 }
+#: the speed target of issue 17 (RC + SaliencyCut per Pet original, one core)
+TARGET_S = 0.15
+#: knee rule: the fastest working side whose IoU is within this of the best IoU on the curve
+KNEE_IOU_TOL = 0.005
+
+
+def knee(out: list[dict], tol: float = KNEE_IOU_TOL, target_s: float = TARGET_S) -> dict | None:
+    """The knee of the curve: among points within ``target_s``, the fastest whose cut IoU is
+    within ``tol`` of the best IoU of those points (beyond it, more pixels buy < ``tol``)."""
+    ok = [o for o in out if o["total_s"] <= target_s]
+    if not ok:
+        return None
+    best = max(o["cut_iou"] for o in ok)
+    return min((o for o in ok if o["cut_iou"] >= best - tol), key=lambda o: o["total_s"])
+
+
+def plot_curve(out: list[dict], best: dict | None, n: int, path: Path) -> None:
+    """Two panels over the points: cut IoU and cut F-measure against RC + cut seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    xs = [o["total_s"] for o in out]
+    for ax, key, label in zip(
+        axes, ("cut_iou", "cut_f"), ("mean SaliencyCut IoU", "SaliencyCut F-measure (b2 = 0.3)")
+    ):
+        ax.plot(xs, [o[key] for o in out], "o-")
+        for o in out:
+            ax.annotate(o["variant"].removeprefix("side"), (o["total_s"], o[key]), fontsize=8)
+        if best is not None:
+            ax.plot([best["total_s"]], [best[key]], "r*", ms=14, label=f"knee: {best['variant']}")
+            ax.legend(loc="lower right")
+        ax.axvline(TARGET_S, color="grey", ls="--", lw=1)
+        ax.set_xlabel("RC + SaliencyCut, median CPU s per image (one thread)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"SaliencyCut working side (longer side, px); {n} images; dashed: {TARGET_S} s")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"figure: {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,12 +152,15 @@ def main(argv: list[str] | None = None) -> int:
             b = s >= min(2.0 * float(s.mean()), 1.0)
             tp = float(np.count_nonzero(b & g))
             c = cut[valid]
+            tp_c = float(np.count_nonzero(c & g))
             rows[name].append(
                 {
                     "mae": float(np.abs(s - g).mean()),
                     "p": tp / max(np.count_nonzero(b), 1),
                     "r": tp / max(np.count_nonzero(g), 1),
-                    "iou": float(np.count_nonzero(c & g)) / max(np.count_nonzero(c | g), 1),
+                    "iou": tp_c / max(np.count_nonzero(c | g), 1),
+                    "cp": tp_c / max(np.count_nonzero(c), 1),
+                    "cr": tp_c / max(np.count_nonzero(g), 1),
                     "rc_s": t_rc,
                     "cut_s": t_cut,
                     "total_s": t_rc + t_cut,
@@ -116,13 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     out = []
     for name, rs in rows.items():
-        m = {k: float(np.mean([r[k] for r in rs])) for k in ("mae", "p", "r", "iou")}
+        m = {k: float(np.mean([r[k] for r in rs])) for k in ("mae", "p", "r", "iou", "cp", "cr")}
         t = {k: float(np.median([r[k] for r in rs])) for k in ("rc_s", "cut_s", "total_s")}
         line = {
             "variant": name,
             "mae": round(m["mae"], 4),
             "f_measure": round(f_measure(m["p"], m["r"]), 4),
             "cut_iou": round(m["iou"], 4),
+            "cut_f": round(f_measure(m["cp"], m["cr"]), 4),
             **{k: round(v, 4) for k, v in t.items()},
             "images": len(rs),
         }
@@ -134,24 +187,14 @@ def main(argv: list[str] | None = None) -> int:
             wr = csv.DictWriter(fh, fieldnames=list(out[0]))
             wr.writeheader()
             wr.writerows(out)
+    best = knee(out) if args.variants == "curve" else None
+    if best is not None:
+        print(
+            f"knee: {best['variant']} (fastest point within {KNEE_IOU_TOL} cut IoU of the best "
+            f"point under {TARGET_S} s) total_s={best['total_s']} cut_iou={best['cut_iou']}"
+        )
     if args.figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([o["total_s"] for o in out], [o["cut_iou"] for o in out], "o-")
-        for o in out:
-            ax.annotate(o["variant"].removeprefix("side"), (o["total_s"], o["cut_iou"]))
-        ax.set_xlabel("RC + SaliencyCut, median CPU s per image (one thread)")
-        ax.set_ylabel("mean SaliencyCut IoU")
-        ax.set_title(f"working side of the cut ({len(pairs)} images)")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        args.figure.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.figure, dpi=100)
-        print(f"figure: {args.figure}")
+        plot_curve(out, best, len(pairs), args.figure)
     return 0
 
 

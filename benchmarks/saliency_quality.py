@@ -21,9 +21,14 @@ the 448 resized Pet images not among the 150 originals:
         --images ../shared/data/multires-pv/pv01-original/images \
         --masks ../shared/data/multires-pv/pv01-original/masks
 
-``--resize N`` scores at the resolution the saliency cache works at: the image is resized
+``--resize N`` scores at the resolution the saliency cache stores: the image is resized
 (INTER_AREA) so its longer side is N before saliency, and the mask (nearest neighbour) to the
-same size.
+same size. With ``--from-source S`` as well, saliency is computed the way the cache computes
+an entry (cache version 2): on the image with its longer side capped at S
+(:func:`sslseg.saliency.cache.filling.working_image`), then resized to N
+(:func:`~sslseg.saliency.cache.filling.shrink`: labels nearest, RC map area-averaged and
+stored as uint8, mask = the salient labels); the reported CPU time is then the whole entry
+(``analyse``: HC, RC, cut, region split, resize).
 
 Scores (Cheng et al. TPAMI 2015, Sec. 6; Achanta et al. CVPR 2009):
 * mae: mean absolute error between the RC map in [0, 1] and the 0/1 mask, averaged over images;
@@ -49,6 +54,7 @@ import numpy as np  # noqa: E402
 
 from sslseg.errors import SslsegError  # noqa: E402
 from sslseg.saliency.batch import list_images, map_images, read_rgb  # noqa: E402
+from sslseg.saliency.cache.filling import analyse_seeded, shrink, working_image  # noqa: E402
 from sslseg.saliency.cut import saliency_cut  # noqa: E402
 from sslseg.saliency.hc import hc  # noqa: E402
 from sslseg.saliency.rc import rc  # noqa: E402
@@ -95,6 +101,7 @@ def score_one(
     values: str = "auto",
     resize: int = 0,
     cut_kwargs: dict | None = None,
+    from_source: int = 0,
 ) -> dict[str, float]:
     """Scores of one image; ``time_s`` is the CPU time of RC + SaliencyCut (process_time)."""
     img_path, mask_path = pair
@@ -102,15 +109,27 @@ def score_one(
     fg, valid = load_mask(mask_path, border, values)
     if fg.shape != rgb.shape[:2]:
         raise SslsegError(f"{mask_path}: size {fg.shape} differs from {img_path} {rgb.shape[:2]}")
-    if resize:
-        rgb, fg, valid = resize_pair(rgb, fg, valid, resize)
-    sal_hc = hc(rgb)
-    t = time.process_time()
-    res = rc(rgb)
-    cut = saliency_cut(rgb, res.saliency, **(cut_kwargs or {}))
-    out: dict[str, float] = {"time_s": time.process_time() - t}
+    if resize and from_source:
+        small, fg, valid = resize_pair(rgb, fg, valid, resize)
+        h, w = small.shape[:2]
+        work = working_image(rgb, max(h, w), "squash", from_source)
+        t = time.process_time()
+        full = analyse_seeded(work)
+        labels, _, salient, smap = shrink(full, work, (w, h))
+        out: dict[str, float] = {"time_s": time.process_time() - t}
+        sal_rc, cut = smap.astype(np.float32) / 255, salient[labels]
+        sal_hc = cv2.resize(full.hc, (w, h), interpolation=cv2.INTER_AREA)
+    else:
+        if resize:
+            rgb, fg, valid = resize_pair(rgb, fg, valid, resize)
+        sal_hc = hc(rgb)
+        t = time.process_time()
+        res = rc(rgb)
+        cut = saliency_cut(rgb, res.saliency, **(cut_kwargs or {}))
+        out = {"time_s": time.process_time() - t}
+        sal_rc = res.saliency
     g = fg[valid]
-    for name, sal in (("rc", res.saliency), ("hc", sal_hc)):
+    for name, sal in (("rc", sal_rc), ("hc", sal_hc)):
         s = sal[valid]
         out[f"{name}_mae"] = float(np.abs(s - g).mean())
         b = s >= min(2.0 * float(s.mean()), 1.0)
@@ -174,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         "--exclude", help="skip images whose stem is an image stem in this folder (held-out sets)"
     )
     ap.add_argument("--resize", type=int, default=0, help="longer side to score at (0: original)")
+    ap.add_argument(
+        "--from-source",
+        type=int,
+        default=0,
+        metavar="S",
+        help="with --resize: compute on the image capped at S px, then resize (the cache's way)",
+    )
     ap.add_argument("--limit", type=int, default=0, help="score only the first N images")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--figure", type=Path, help="also save an image/HC/RC/cut/regions strip PNG")
@@ -192,8 +218,14 @@ def main(argv: list[str] | None = None) -> int:
             raise SslsegError(f"{args.masks}: no mask matches an image stem in {args.images}")
         if args.figure:
             save_strip(pairs, args.figure, args.figure_count)
+        if args.from_source and not args.resize:
+            raise SslsegError("--from-source: needs --resize (the size the cache stores)")
         score = partial(
-            score_one, border=args.trimap_border, values=args.mask_values, resize=args.resize
+            score_one,
+            border=args.trimap_border,
+            values=args.mask_values,
+            resize=args.resize,
+            from_source=args.from_source,
         )
         rows = list(map_images(score, pairs, args.workers))
     except SslsegError as exc:
@@ -209,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"trimap_border={args.trimap_border} mask_values={args.mask_values} "
-        f"resize={args.resize or 'original'} rc_cut_cpu_s_median={np.median(t_rc_cut):.4f}"
+        f"resize={args.resize or 'original'}"
+        + (f" from_source={args.from_source} entry" if args.from_source else " rc_cut")
+        + f"_cpu_s_median={np.median(t_rc_cut):.4f}"
     )
     print(
         f"mae={mean['rc_mae']:.4f} f_measure={f_measure(mean['rc_p'], mean['rc_r']):.4f} "

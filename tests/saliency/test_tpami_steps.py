@@ -152,3 +152,103 @@ def test_cut_grabcut_iterations_per_round(iters):
     sal[30:60, 50:110] = 0.9  # only the top half is salient
     m = saliency_cut(img, sal, work_side=None, grabcut_iters=iters)
     assert (m & obj).sum() / (m | obj).sum() > 0.9
+
+
+def test_border_suppression_frame_by_hand():
+    # 10x10: label 0 the 1-px outer ring (36 px), label 1 the 8x8 centre; ratio 0.1 -> 1-px band.
+    labels = np.ones((10, 10), np.int32)
+    labels[0] = labels[-1] = labels[:, 0] = labels[:, -1] = 0
+    # Ring: mean x = 4.5; sum |x - 4.5| = 2 rows * 25 + 16 side pixels * 4.5 = 122, so
+    # vX = vY = 122 / 36. In the bands: yb = 20 (rows 0, 9), xb = 20 (columns 0, 9).
+    # lk = 20 / (4 * 1) / (122/36) + 20 / (4 * 1) / (122/36) = 360 / 122 = 2.95 > 0.4
+    m = border_regions(labels, 2, ratio=0.1, thr=0.4)
+    assert m[labels == 0].all() and not m[labels == 1].any()
+    # 20x20 with a 2-px ring (144 px), 1-px band (ratio 0.05): the ring's inner half lies
+    # outside the band, so only the likelihood test masks it. Rows 0, 1, 18, 19 give
+    # sum |x - 9.5| = 4 * 100, the 64 side pixels 16 * (9.5 + 8.5 + 8.5 + 9.5) = 576:
+    # vX = vY = 976 / 144; yb = xb = 40, so lk = 2 * 40 / 4 / (976 / 144) = 2880 / 976.
+    wide = np.ones((20, 20), np.int32)
+    wide[:2] = wide[-2:] = wide[:, :2] = wide[:, -2:] = 0
+    lk = 2880 / 976
+    inner = wide == 0
+    inner[0] = inner[-1] = inner[:, 0] = inner[:, -1] = False  # ring pixels off the band
+    assert inner.sum() == 144 - 76
+    assert border_regions(wide, 2, 0.05, thr=0.4)[inner].all()
+    assert border_regions(wide, 2, 0.05, thr=lk - 1e-6)[inner].all()
+    kept = border_regions(wide, 2, 0.05, thr=lk + 1e-6)
+    assert not kept[inner].any() and kept[0].all() and not kept[wide == 1].any()
+
+
+class _GrowingGrabCut:
+    """Stand-in for GrabCut: each call grows the foreground by 1 px where the trimap allows
+    (fixed labels are never changed, as in GrabCut); records the trimaps it was given."""
+
+    calls: list[np.ndarray] = []
+
+    def __init__(self, img: np.ndarray) -> None:
+        pass
+
+    def __call__(self, mask: np.ndarray) -> bool:
+        _GrowingGrabCut.calls.append(mask.copy())
+        fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+        grown = cv2.dilate(fg.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        mask[grown & (mask == cv2.GC_PR_BGD)] = cv2.GC_PR_FGD
+        return True
+
+
+def test_trimap_rounds_by_hand(monkeypatch):
+    from sslseg.saliency import cut
+
+    monkeypatch.setattr(cut, "_GrabCut", _GrowingGrabCut)
+    _GrowingGrabCut.calls = []
+    img = np.zeros((60, 60, 3), np.uint8)
+    sal = np.zeros((60, 60), np.float32)
+    sal[25:35, 25:35] = 0.9  # the object, 100 px
+    sal[50:53, 50:53] = 0.9  # a detached 9-px blob
+    mask = saliency_cut(img, sal, work_side=None, grabcut_iters=1)
+    # Round 1 (threshold trimap: 109 px probable foreground, no fixed labels) grows the
+    # square to 12x12 at 24:36 and the blob to 5x5; the largest component is the square
+    # (changed 44 + 9 = 53 >= 10 px). Its trimap: eroded by 5 = 2x2 < 50 px, so all 144 px
+    # are fixed foreground; dilated by 5 = 22x22 at 19:41 probable foreground; rest fixed
+    # background. Round 2: no probable background left, the result is the 22x22 (484 px).
+    # Trimap: eroded 12x12 (144 px, >= 50) fixed, dilated 32x32 at 14:46. Round 3: 32x32;
+    # trimap: eroded 22x22 (484) fixed, dilated 42x42 at 9:51. Round 4 (the last): 42x42.
+    calls = _GrowingGrabCut.calls
+    assert len(calls) == 4
+    assert not (calls[0] == cv2.GC_FGD).any() and not (calls[0] == cv2.GC_BGD).any()
+    assert (calls[0] == cv2.GC_PR_FGD).sum() == 109
+    for r, fixed, union in ((1, 144, 484), (2, 144, 1024), (3, 484, 1764)):
+        tri = calls[r]
+        assert (tri == cv2.GC_FGD).sum() == fixed
+        assert ((tri == cv2.GC_FGD) | (tri == cv2.GC_PR_FGD)).sum() == union
+        assert (tri == cv2.GC_BGD).sum() == 60 * 60 - union
+    assert (calls[1][50:53, 50:53] == cv2.GC_BGD).all()  # the blob was dropped in round 1
+    expected = np.zeros((60, 60), bool)
+    expected[9:51, 9:51] = True
+    np.testing.assert_array_equal(mask, expected)
+
+
+def test_trimap_rounds_stop_when_fewer_than_10_px_change(monkeypatch):
+    from sslseg.saliency import cut
+
+    class Still(_GrowingGrabCut):
+        def __call__(self, mask: np.ndarray) -> bool:
+            _GrowingGrabCut.calls.append(mask.copy())
+            return True  # GrabCut keeps every label
+
+    monkeypatch.setattr(cut, "_GrabCut", Still)
+    _GrowingGrabCut.calls = []
+    img = np.zeros((40, 40, 3), np.uint8)
+    sal = np.zeros((40, 40), np.float32)
+    sal[10:20, 10:20] = 0.9
+    sal[30:33, 30:33] = 0.9
+    # round 1 drops the 9-px blob (largest component): 9 < 10 px changed, so it stops there
+    mask = saliency_cut(img, sal, work_side=None)
+    assert len(_GrowingGrabCut.calls) == 1
+    assert mask.sum() == 100 and mask[10:20, 10:20].all()
+    # with the 10 x 10 blob it is 100 px of change: a second round runs
+    sal[28:38, 28:38] = 0.0
+    sal[26:36, 26:36] = 0.9  # 100 px too: equal areas, the first label wins
+    _GrowingGrabCut.calls = []
+    saliency_cut(img, sal, work_side=None)
+    assert len(_GrowingGrabCut.calls) >= 2

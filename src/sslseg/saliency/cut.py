@@ -11,15 +11,18 @@ GrabCut (Rother et al., SIGGRAPH 2004; ``cv2.grabCut``):
   min-max normalised, below 0.1 fixed background, above 0.9 fixed foreground, the rest
   unknown (split at 0.5 into probable fore/background, OpenCV having no soft labels);
 * up to 4 rounds; in each, GrabCut iterates until fewer than 50 pixels change (at most
-  ``grabcut_iters`` = 8 times), only the largest 4-connected component of the result is kept,
-  and the next trimap is built from it: inside the mask eroded by 5 pixels fixed foreground,
-  outside the mask dilated by 5 pixels fixed background, the ring between unknown (probable
-  foreground); rounds stop once fewer than 10 pixels change. Pixel counts and radii are
+  ``grabcut_iters`` times: CmCode 8, here 1 by default, see ``GRABCUT_ITERS``), only the
+  largest 4-connected component of the result is kept, and the next trimap is built from
+  it: inside the mask eroded by 5 pixels fixed foreground, outside the mask dilated by 5
+  pixels fixed background, the ring between unknown (probable foreground); rounds stop once
+  fewer than 10 pixels change. Pixel counts and radii are
   CmCode's at the image's own resolution, scaled to the working copy.
 
 GrabCut's cost grows with the pixel count, so the cut runs on a copy whose longer side is at
 most ``work_side`` pixels (INTER_AREA) and the mask is resized back with bilinear
-interpolation of the 0/1 mask and a 0.5 threshold. ``work_side=None`` cuts at full size.
+interpolation of the 0/1 mask and a 0.5 threshold. ``work_side=None`` cuts at full size. The
+default, 224, is the knee of the speed-quality curve over the working side on the tuning set
+(docs/figures/saliency_curve.png, docs/results/saliency-curve-tuning.txt).
 Measured choices: docs/saliency.md.
 """
 
@@ -35,7 +38,7 @@ THRESHOLD = 70 / 255  # fixed binarisation threshold of the papers
 ITERATIONS = 4  # outer dilate/erode rounds (CmCode ``outerIter = 4``)
 GRABCUT_ITERS = 1  # GrabCut iterations per round (CmCode: up to 8; measured, docs/saliency.md)
 BACKGROUND_BELOW = 0.0  # "threshold" init: saliency below this fixed background (0: none)
-WORK_SIDE = 224  # longer side of the copy GrabCut runs on (see docs/saliency.md)
+WORK_SIDE = 224  # longer side of GrabCut's copy: the curve's knee (docs/saliency.md)
 # CmCode ``CutObjs`` keeps a 2 % border band background; off here: on held-out images it lost
 # 0.035 IoU (448 Pet) and 0.087 (PV01, panels touch the edge) for +0.008 on the tuning set
 BORDER = 0.0
@@ -146,7 +149,7 @@ def saliency_cut(
         saliency: HxW float map in [0, 1] (HC or RC; the papers use RC).
         threshold: fixed threshold in [0, 1] of the initial binarisation (70/255).
         iterations: maximum GrabCut + dilate/erode rounds (4, as in CmCode).
-        grabcut_iters: most GrabCut iterations per round (8, as in CmCode); a round's
+        grabcut_iters: most GrabCut iterations per round (CmCode: 8; default 1); a round's
             iterations stop once fewer than 50 pixels (full-size equivalent) change.
         work_side: longer side of the downscaled copy GrabCut runs on (None: full size).
         radius: dilation / erosion radius in working pixels; default CmCode's 5 pixels at
