@@ -27,8 +27,7 @@ import time
 import numpy as np
 import torch
 
-import sslseg.augment.policies  # noqa: F401  (registers the saliency policies)
-from sslseg.augment.views import build_view_maker
+from sslseg.augment.policies import build_view_maker
 from sslseg.data.store import open_store
 from sslseg.saliency.cache import fill_store
 from sslseg.ssl.registry import build_method

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Issue 14: the ten-epoch encoders of the six methods (configs/pretrain_simclr.yaml, seed 0,
+# Issue 14: the ten-epoch encoders of the six methods (configs/pretrain/simclr.yaml, seed 0,
 # bf16) pretrained WITHOUT the seeded 20% hold-out of Cats-vs-Dogs (the default now), then
 # `sslseg evaluate` on that hold-out with a `random` encoder of the same arch and stem
 # (ImageNet stem: evaluate's arch/stem auto now match the exported encoders).
@@ -11,7 +11,7 @@ SSLSEG=${SSLSEG:-.venv/bin/sslseg}
 OUT=${OUT:-runs/methods10-matched}
 for m in simclr moco byol simsiam swav barlow_twins; do
   s=$(date +%s)
-  $SSLSEG pretrain configs/pretrain_simclr.yaml method=$m temperature=null \
+  $SSLSEG pretrain configs/pretrain/simclr.yaml method=$m temperature=null \
       out=$OUT/$m progress=false
   echo "$m pretrain wall $(( $(date +%s) - s )) s"
 done

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 while pgrep -f "sslseg label-curves" >/dev/null; do sleep 10; done
 for m in moco byol simsiam swav barlow_twins; do
   s=$(date +%s)
-  .venv/bin/sslseg pretrain configs/pretrain_simclr.yaml method=$m temperature=null \
+  .venv/bin/sslseg pretrain configs/pretrain/simclr.yaml method=$m temperature=null \
       out=runs/methods10/$m progress=false
   echo "$m pretrain wall $(( $(date +%s) - s )) s"
 done

@@ -1,4 +1,9 @@
-"""The ``sslseg`` command: one sub-command per stage of the pipeline."""
+"""The ``sslseg`` command: one sub-command per stage of the pipeline.
+
+Every sub-command but ``saliency`` reads ``sslseg NAME [CONFIG.yaml] [key=value ...]`` through
+the one loader of :mod:`sslseg.config` (``--help`` lists its keys), then calls one function
+with the typed config.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "pretrain": ("sslseg.ssl.command", "self-supervised pretraining of a ResNet encoder"),
     "finetune": ("sslseg.seg.command", "fine-tune and test a U-Net on segmentation data"),
+    "detect": (
+        "sslseg.det.command",
+        "fine-tune and test Mask R-CNN (instance segmentation and detection, COCO AP)",
+    ),
     "evaluate": (
         "sslseg.eval.command",
         "kNN, linear evaluation at label fractions and clustering of frozen encoders",
@@ -63,7 +72,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
-    args = parser.parse_args(argv)
+    # key=value arguments may follow flags (argparse would keep only the first run of them)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        flags = [a for a in extra if a.startswith("-")]
+        if flags or not hasattr(args, "config_args"):
+            parser.error(f"unrecognized arguments: {' '.join(flags or extra)}")
+        args.config_args = [*args.config_args, *extra]
     if not getattr(args, "run", None):
         parser.print_help()
         return 0

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -37,9 +38,10 @@ def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
         "finetune.epochs=1",
         "finetune.figures=2",
         "n_boot=50",
+        "progress=false",
     ]
     config = load_config(ExperimentConfig, None, overrides)
-    report = run_experiment(config, progress=False)
+    report = run_experiment(config)
     text = report.read_text()
     assert "| 0 | baseline | BCE | 80 | 1 |" in text
     assert "other" in text and "95%" in text
@@ -50,7 +52,7 @@ def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
         raise AssertionError("a finished cell was run again")
 
     monkeypatch.setattr(grid, "finetune", must_not_run)
-    assert run_experiment(config, progress=False).read_text() == text
+    assert run_experiment(config).read_text() == text
 
 
 def test_label_curves_are_nested_and_written(tmp_path):
@@ -65,9 +67,10 @@ def test_label_curves_are_nested_and_written(tmp_path):
             "finetune.side=32",
             "finetune.epochs=1",
             "finetune.figures=0",
+            "progress=false",
         ],
     )
-    csv_path = run_label_curves(config, progress=False)
+    csv_path = run_label_curves(config)
     lines = csv_path.read_text().splitlines()
     assert lines[0].startswith("encoder,train_fraction")
     half, full = (int(line.split(",")[3]) for line in lines[1:])
@@ -80,8 +83,7 @@ def test_label_curves_are_nested_and_written(tmp_path):
 def test_train_subsets_are_nested():
     import numpy as np
 
-    from sslseg.data.splits import make_split
-    from sslseg.seg.finetune import train_subset
+    from sslseg.data.splits import make_split, train_subset
 
     split = make_split([f"i{k}" for k in range(100)], 0.8, seed=4)
     small, large = train_subset(split, 0.2, 4), train_subset(split, 0.6, 4)
@@ -107,18 +109,19 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
 
     monkeypatch.setattr(pretrain_command, "pretrain_encoder", fake_pretrain)
     monkeypatch.chdir(tmp_path)
-    config = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 2}"])
+    quiet = ["out=exp", "progress=false"]
+    config = load_config(ExperimentConfig, None, [*quiet, "pretrain={epochs: 2}"])
     model = ModelSpec("ssl-sample", pretrain_source="sample")
-    first = ensure_encoder(config, model, 3, progress=False)
-    assert ensure_encoder(config, model, 3, progress=False) == first  # reused, not redone
+    first = ensure_encoder(config, model, 3)
+    assert ensure_encoder(config, model, 3) == first  # reused, not redone
     assert len(calls) == 1
     cfg = calls[0]
     assert (cfg.epochs, cfg.source, cfg.seed, cfg.root) == (2, "sample", 3, "")
     assert cfg.holdout() == {"fraction": 0.2, "seed": 3}  # the fine-tuning test set of seed 3
     # a changed pretraining key removes the stale encoder and pretrains again
     assert (tmp_path / first).read_bytes() == b"x"
-    changed = load_config(ExperimentConfig, None, ["out=exp", "pretrain={epochs: 3}"])
-    ensure_encoder(changed, model, 3, progress=False)
+    changed = load_config(ExperimentConfig, None, [*quiet, "pretrain={epochs: 3}"])
+    ensure_encoder(changed, model, 3)
     assert calls[-1].epochs == 3
     assert (
         yaml.safe_load((tmp_path / "exp/pretrain/ssl-sample-seed3/config.yaml").read_text())[
@@ -138,23 +141,25 @@ def test_a_changed_config_recomputes_exactly_the_cells_it_changes(tmp_path, monk
         "finetune.epochs=1",
         "finetune.figures=2",
         "n_boot=50",
+        "progress=false",
     ]
-    run_experiment(load_config(ExperimentConfig, None, base), progress=False)
+    run_experiment(load_config(ExperimentConfig, None, base))
     trained = []
     real = grid.finetune
 
-    def counting(cfg, progress=True):
+    def counting(cfg, progress=None):
         trained.append(cfg.dev_fraction)
+        assert cfg.progress is False and progress is None  # the typed config says it all
         return real(cfg, progress)
 
     monkeypatch.setattr(grid, "finetune", counting)
     # keys that change no result: nothing is retrained
     quiet = [*base, "n_boot=60", "finetune.figures=3", "figure_fraction=0.4"]
-    run_experiment(load_config(ExperimentConfig, None, quiet), progress=False)
+    run_experiment(load_config(ExperimentConfig, None, quiet))
     assert trained == []
     # a fine-tuning key: every cell is retrained, and the report shows the new results
     longer = [*base, "finetune.epochs=2"]
-    run_experiment(load_config(ExperimentConfig, None, longer), progress=False)
+    run_experiment(load_config(ExperimentConfig, None, longer))
     assert sorted(trained) == [0.4, 0.8]
     for fraction in ("0.8", "0.4"):
         made = json.loads(
@@ -165,7 +170,7 @@ def test_a_changed_config_recomputes_exactly_the_cells_it_changes(tmp_path, monk
         assert log.count('"epoch"') >= 2
     # the same config again: nothing
     trained.clear()
-    run_experiment(load_config(ExperimentConfig, None, longer), progress=False)
+    run_experiment(load_config(ExperimentConfig, None, longer))
     assert trained == []
 
 
@@ -194,3 +199,44 @@ def test_label_curve_differences_are_paired_against_the_first_encoder(tmp_path):
     assert (encoder, baseline, fraction, seeds) == ("ssl", "random", "1", "1")
     assert float(delta) == pytest.approx(70 / 120 - 0.8, abs=1e-4)
     assert float(low) <= float(delta) <= float(high)
+
+
+def test_pretraining_config_takes_the_keys_as_values_not_strings(tmp_path):
+    # values with commas, colons and nested mappings reach PretrainConfig as they are
+    from sslseg.experiments.grid import ModelSpec, pretrain_config
+
+    config = load_config(
+        ExperimentConfig,
+        None,
+        [
+            f"out={tmp_path}",
+            "progress=false",
+            "pretrain={method: moco, method_options: {queue_size: 64}}",
+        ],
+    )
+    model = ModelSpec("m", pretrain_source="image-folder", pretrain_root="data/a b,c:d")
+    cfg = pretrain_config(config, model, 2)
+    assert (cfg.method, cfg.method_options, cfg.root) == (
+        "moco",
+        {"queue_size": 64},
+        "data/a b,c:d",
+    )
+    assert (cfg.seed, cfg.progress, cfg.source) == (2, False, "image-folder")
+    assert cfg.out == str(tmp_path / "pretrain" / "m-seed2")
+    with pytest.raises(SslsegError, match="config: epochz"):
+        pretrain_config(load_config(ExperimentConfig, None, ["pretrain={epochz: 1}"]), model, 0)
+
+
+def test_cells_made_before_source_options_existed_are_reused(tmp_path):
+    from sslseg.experiments.grid import Cell, ModelSpec, cell_config, made_by, stale_key
+    from sslseg.runs import RunDir
+
+    config = load_config(ExperimentConfig, None, [f"out={tmp_path}"])
+    cell_cfg = cell_config(config, Cell(ModelSpec(), 0.8, 0), "random")
+    made = made_by(cell_cfg)
+    run = RunDir(tmp_path / "cell").create()
+    old = {k: v for k, v in made["config"].items() if k != "source_options"}
+    run.write_json("made_by.json", {**made, "config": old})
+    assert stale_key(run, made) == ""
+    other = made_by(dataclasses.replace(cell_cfg, source_options={"split": "trainval"}))
+    assert stale_key(run, other) == "source_options.split"

@@ -1,17 +1,11 @@
 import math
 
-import numpy as np
 import pytest
 import torch
-import torchvision
 from torch import nn
 
-from sslseg.augment.views import MultiView
 from sslseg.errors import SslsegError
-from sslseg.runs import RunDir
 from sslseg.ssl.byol import BYOL, cosine_momentum
-from sslseg.ssl.registry import REGISTRY, build_method
-from sslseg.ssl.train import TrainSettings, export, pretrain
 
 
 def tiny_backbone() -> nn.Module:
@@ -86,56 +80,13 @@ def test_after_step_moves_target_towards_online_with_the_scheduled_momentum(prog
 
 
 def test_views_are_the_papers_asymmetric_pair():
-    first, second = BYOL.view_specs(32)
+    first, second = BYOL.view_specs(224)
     assert (first.blur, first.solarize) == (1.0, 0.0)
     assert (second.blur, second.solarize) == (0.1, 0.2)
     assert (first.brightness, first.contrast, first.saturation, first.hue) == (0.4, 0.4, 0.2, 0.1)
-
-
-def test_resumed_run_equals_uninterrupted(tmp_path):
-    images = np.random.default_rng(0).integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
-    views = MultiView(BYOL.view_specs(8))
-    settings = TrainSettings(
-        epochs=2, batch_size=8, lr=0.1, warmup_epochs=1, progress=False, seed=3
-    )
-    whole = tiny_byol()
-    pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
-
-    class Killed(Exception):
-        pass
-
-    def kill(epoch, _record):
-        if epoch == 1:
-            raise Killed
-
-    run_b = RunDir(tmp_path / "b").create()
-    with pytest.raises(Killed):
-        pretrain(tiny_byol(), images, views, settings, run_b, on_epoch_end=kill)
-    resumed = tiny_byol()
-    pretrain(resumed, images, views, settings, run_b)
-    state_a, state_b = whole.state_dict(), resumed.state_dict()
-    assert any(k.startswith("backbone_momentum.") for k in state_a)
-    for k in state_a:
-        assert torch.equal(state_a[k], state_b[k]), k
-    # the target lags behind the online network
-    assert not torch.equal(state_a["backbone.0.weight"], state_a["backbone_momentum.0.weight"])
-
-
-def test_resnet18_step_and_export_loads_into_torchvision(tmp_path):
-    method = build_method("byol", "resnet18", "cifar", hidden_dim=64)
-    assert REGISTRY["byol"] is BYOL
-    method.training_step([torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)]).backward()
-    method.after_step(0.1)
-    run = RunDir(tmp_path).create()
-    state = torch.load(
-        export(method, run, {"arch": "resnet18", "stem": "cifar"}), weights_only=True
-    )
-    model = torchvision.models.resnet18()
-    model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-    model.maxpool = nn.Identity()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
-    assert torch.equal(state["conv1.weight"], method.backbone.conv1.weight)
+    # at CIFAR scale without blur (lightly's CIFAR-10 benchmark, solo-learn asymmetric.yaml)
+    first, second = BYOL.view_specs(32)
+    assert (first.blur, second.blur, first.solarize, second.solarize) == (0.0, 0.0, 0.0, 0.2)
 
 
 def test_option_errors():

@@ -2,14 +2,11 @@ import math
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from sslseg.errors import SslsegError
-from sslseg.runs import RunDir
 from sslseg.ssl.registry import REGISTRY, build_method
 from sslseg.ssl.simclr import SimCLR
-from sslseg.ssl.train import export
 
 
 def _nt_xent_by_hand(z0: torch.Tensor, z1: torch.Tensor, tau: float) -> float:
@@ -55,26 +52,6 @@ def test_training_step_gives_gradients_to_backbone_and_head():
     assert torch.isfinite(loss)
     assert method.backbone.conv1.weight.grad.abs().sum() > 0
     assert method.projection.layers[0].weight.grad.abs().sum() > 0
-
-
-@pytest.mark.parametrize("stem", ["imagenet", "cifar"])
-def test_export_loads_into_torchvision_with_only_fc_missing(tmp_path, stem):
-    method = build_method("simclr", "resnet18", stem)
-    with torch.no_grad():
-        method.backbone.layer1[0].conv1.weight.fill_(0.25)
-    method.to(memory_format=torch.channels_last)
-    run = RunDir(tmp_path).create()
-    path = export(method, run, {"arch": "resnet18", "stem": stem, "epochs": 1})
-    state = torch.load(path, weights_only=True)
-    model = torchvision.models.resnet18()
-    if stem == "cifar":
-        model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
-        model.maxpool = nn.Identity()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
-    assert torch.all(model.layer1[0].conv1.weight == 0.25)
-    meta = run.read_json("encoder.json")
-    assert meta["method"] == "simclr" and meta["stem"] == stem
 
 
 def test_registry_and_option_errors():

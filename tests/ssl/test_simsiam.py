@@ -1,14 +1,10 @@
 import pytest
 import torch
-import torchvision
 from lightly.models.modules import SimSiamProjectionHead
 from torch import nn
 
 from sslseg.errors import SslsegError
-from sslseg.runs import RunDir
-from sslseg.ssl.registry import REGISTRY, build_method
 from sslseg.ssl.simsiam import SimSiam
-from sslseg.ssl.train import export
 
 
 def tiny_simsiam(**options) -> SimSiam:
@@ -70,16 +66,3 @@ def test_projector_depth_and_widths():
     assert isinstance(tiny_simsiam(projection_layers=3).projection, SimSiamProjectionHead)
     with pytest.raises(SslsegError, match="projection_layers"):
         tiny_simsiam(projection_layers=4)
-
-
-def test_resnet18_step_and_export_loads_into_torchvision(tmp_path):
-    method = build_method(
-        "simsiam", "resnet18", "imagenet", hidden_dim=64, out_dim=64, pred_hidden_dim=16
-    )
-    assert REGISTRY["simsiam"] is SimSiam
-    method.training_step([torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]).backward()
-    assert method.backbone.conv1.weight.grad.abs().sum() > 0
-    method.after_step(0.5)
-    state = torch.load(export(method, RunDir(tmp_path).create(), {}), weights_only=True)
-    missing, unexpected = torchvision.models.resnet18().load_state_dict(state, strict=False)
-    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []

@@ -1,19 +1,14 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import torchvision
 from lightly.loss.swav_loss import sinkhorn
 from torch import nn
 
-from sslseg.augment.views import MultiView
 from sslseg.errors import SslsegError
-from sslseg.runs import RunDir
-from sslseg.ssl.registry import REGISTRY, build_method
+from sslseg.ssl.registry import build_method
 from sslseg.ssl.swav import SwAV
-from sslseg.ssl.train import TrainSettings, export, pretrain
 
 
 def tiny_swav(**options) -> SwAV:
@@ -134,47 +129,15 @@ def test_prototypes_frozen_for_the_first_steps_then_trained():
     assert fresh.steps_done == 3 and not fresh.prototypes_frozen
 
 
-def test_resumed_run_equals_uninterrupted(tmp_path):
-    images = np.random.default_rng(0).integers(0, 256, (24, 8, 8, 3), dtype=np.uint8)
-    views = MultiView(SwAV.view_specs(8))
-    settings = TrainSettings(
-        epochs=3, batch_size=8, lr=0.1, warmup_epochs=1, progress=False, seed=2
-    )
-    whole = tiny_swav(freeze_prototypes_steps=4)  # unfrozen during epoch 2 of 3
-    pretrain(whole, images, views, settings, RunDir(tmp_path / "a").create())
-
-    class Killed(Exception):
-        pass
-
-    def kill(epoch, _record):
-        if epoch == 1:
-            raise Killed
-
-    run_b = RunDir(tmp_path / "b").create()
-    with pytest.raises(Killed):
-        pretrain(
-            tiny_swav(freeze_prototypes_steps=4), images, views, settings, run_b, on_epoch_end=kill
-        )
-    resumed = tiny_swav(freeze_prototypes_steps=4)
-    pretrain(resumed, images, views, settings, run_b)
-    assert whole.steps_done == resumed.steps_done == 9
-    state_a, state_b = whole.state_dict(), resumed.state_dict()
-    for k in state_a:
-        if k != "_extra_state":
-            assert torch.equal(state_a[k], state_b[k]), k
-
-
-def test_resnet18_step_and_export_loads_into_torchvision(tmp_path):
-    method = build_method("swav", "resnet18", "imagenet", hidden_dim=64, n_prototypes=16)
-    assert REGISTRY["swav"] is SwAV
-    method.training_step([torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)]).backward()
-    method.after_step(0.5)
-    state = torch.load(export(method, RunDir(tmp_path).create(), {}), weights_only=True)
-    missing, unexpected = torchvision.models.resnet18().load_state_dict(state, strict=False)
-    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+def test_prototypes_train_from_the_first_step_by_default():
+    # lightly's default (SwaVPrototypes n_steps_frozen_prototypes=0 and its CIFAR-10 benchmark)
+    method = build_method("swav", "resnet18", "cifar", hidden_dim=16, out_dim=8, n_prototypes=5)
+    assert method.freeze_prototypes_steps == 0 and not method.prototypes_frozen
 
 
 def test_option_errors():
+    with pytest.raises(SslsegError, match="freeze_prototypes_steps"):
+        tiny_swav(freeze_prototypes_steps=-1)
     with pytest.raises(SslsegError, match="temperature"):
         tiny_swav(temperature=0)
     with pytest.raises(SslsegError, match="n_prototypes"):

@@ -412,15 +412,3 @@ def simclr_specs(
         blur = 0.0 if small else 0.5
     spec = ViewSpec(size=size, strength=strength, blur=blur, sigma=paper_sigma(size))
     return [spec, replace(spec)]
-
-
-def __getattr__(name: str) -> object:
-    # Transitional: ``sslseg.ssl.command`` still imports ``build_view_maker`` and
-    # ``check_policy`` from here. Policies live in :mod:`sslseg.augment.policies`, which
-    # imports this module and never the other way round; delete this hook once every caller
-    # imports them from there.
-    if name in ("build_view_maker", "check_policy"):
-        from sslseg.augment import policies
-
-        return getattr(policies, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """``sslseg evaluate``: kNN, linear evaluation at label fractions and clustering of encoders.
 
 One call evaluates one or more encoders (exported ``encoder.pt`` files, ``random``,
-``imagenet``) on the same labelled data and writes, into ``--out``: ``config.yaml``,
+``imagenet``) on the same labelled data and writes, into ``out``: ``config.yaml``,
 ``log.jsonl`` (one line per step), ``results.json``, ``linear_fractions.png`` (one line per
 encoder), ``linear_fractions.csv``, ``summary.csv`` and ``tsne_<encoder>.png``.
 """
@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import io
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sslseg.config import config_to_dict, load_config, require
+from sslseg.config import (
+    Alias,
+    add_config_arguments,
+    config_from_args,
+    config_to_dict,
+    require,
+)
 from sslseg.data.splits import holdout, pretraining_saw
 from sslseg.data.store import Store, open_store
 from sslseg.devices import pick_device
@@ -41,9 +47,9 @@ AUTO = "auto"
 class EvaluateConfig:
     """Settings of ``sslseg evaluate`` (``configs/evaluate.yaml`` lists them all)."""
 
-    encoders: list[str] = field(default_factory=lambda: ["random"])
-    source: str = "cifar10"
-    root: str = ""
+    encoders: list[str] = field(default_factory=lambda: ["random"])  # encoder.pt, random, imagenet
+    source: str = "cifar10"  # cifar10, stl10, image-folder, cats-vs-dogs, oxford-pet, sample
+    root: str = ""  # the source's data folder
     train_split: str = "auto"  # auto: train/test for cifar10 and stl10, else a held-out part
     test_split: str = "auto"
     test_fraction: float = 0.2  # held-out share when the source has no splits
@@ -51,7 +57,7 @@ class EvaluateConfig:
     resize: str = "squash"
     cache: str = ""  # store cache folder; "" = $SSLSEG_CACHE or the user cache
     feature_cache: str = "store"  # store (next to the stores) | run | off | a folder
-    out: str = ""
+    out: str = ""  # output folder (required)
     # For random / imagenet. auto: the arch and stem of the exported encoders compared with
     # (a baseline of another stem is another network); without any, resnet18 and the cifar
     # stem up to 64 px input, else imagenet.
@@ -59,20 +65,20 @@ class EvaluateConfig:
     stem: str = AUTO
     mixed_stems: bool = False  # allow encoders of different stems in one evaluation
     # Score encoders on images they were pretrained on (refused by default).
-    transductive: bool = False
+    transductive: bool = False  # true: allow encoders pretrained on the test images
     input_side: int = 0  # resize images to this before the encoder; 0 = store side
     batch_size: int = 256
-    device: str = "auto"
-    seed: int = 0
-    knn_k: int = 200
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0  # hold-out, random init, label subsets, k-means, t-SNE
+    knn_k: int = 200  # neighbours of the weighted kNN
     knn_temperature: float = 0.1
     fractions: list[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))
     linear_c: float = 0.1  # L2 strength 1/C; 0.1 converges in ~300 L-BFGS steps on 512-D
     linear_max_iter: int = 1000
     clusters: int = 0  # k of k-means; 0 = number of classes (10 without labels)
-    tsne: bool = True
-    tsne_points: int = 2000
-    progress: bool = True
+    tsne: bool = True  # t-SNE figures of the held-out features
+    tsne_points: int = 2000  # t-SNE on at most this many test images
+    progress: bool = True  # progress bars
     # Threads for the scikit-learn steps (BLAS/OpenMP); 0 = the libraries' default. One is
     # the safe default: on a shared, oversubscribed CPU OpenMP's spinning made t-SNE of 30
     # points take 20 s instead of 0.5 s.
@@ -214,9 +220,213 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+class StepTimer:
+    """Runs the steps of one encoder, recording each one's seconds (and logging them)."""
+
+    def __init__(self, run: RunDir | None = None, encoder: str = "") -> None:
+        self.run, self.encoder = run, encoder
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, step: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        tic = time.perf_counter()
+        value = fn(*args, **kwargs)
+        self.seconds[step] = time.perf_counter() - tic
+        if self.run is not None:
+            self.run.append_log(
+                {"step": step, "encoder": self.encoder, "seconds": self.seconds[step]}
+            )
+        return value
+
+
+def feature_cache_folder(cfg: EvaluateConfig, data: Data, run: RunDir) -> Path | None:
+    """Where features are cached: next to the stores, in the run, a folder, or nowhere."""
+    if cfg.feature_cache == "off":
+        return None
+    if cfg.feature_cache == "store":
+        return data.train.root.parent / "features"
+    if cfg.feature_cache == "run":
+        return run.path("features")
+    return Path(cfg.feature_cache).expanduser()
+
+
+# --- features -------------------------------------------------------------------------------
+
+
+def encoder_features(
+    enc: Encoder,
+    data: Data,
+    cfg: EvaluateConfig,
+    cache: Path | None,
+    device: Any,
+    timer: StepTimer | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Train and test features of one encoder, and whether both came from the cache.
+
+    Features are cached per whole store, so the train and test parts of one store share it.
+    """
+    timer = timer or StepTimer()
+
+    def part(store: Store, idx: np.ndarray) -> tuple[np.ndarray, bool]:
+        feats, hit = cached_features(
+            enc,
+            store.images,
+            store.root,
+            cache,
+            cfg.batch_size,
+            cfg.input_side,
+            device,
+            cfg.progress,
+        )
+        return feats[idx], hit
+
+    train_f, hit_train = timer("features_train", part, data.train, data.train_idx)
+    test_f, hit_test = timer("features_test", part, data.test, data.test_idx)
+    return train_f, test_f, bool(hit_train and hit_test)
+
+
+# --- probes ---------------------------------------------------------------------------------
+
+
+def probe_scores(
+    train_f: np.ndarray,
+    train_y: np.ndarray,
+    test_f: np.ndarray,
+    test_y: np.ndarray,
+    cfg: EvaluateConfig,
+    device: Any = "cpu",
+    timer: StepTimer | None = None,
+) -> dict[str, Any]:
+    """kNN accuracy and the linear probe at every label fraction of ``cfg``."""
+    timer = timer or StepTimer()
+    knn = timer(
+        "knn",
+        knn_accuracy,
+        train_f,
+        train_y,
+        test_f,
+        test_y,
+        cfg.knn_k,
+        cfg.knn_temperature,
+        device,
+    )
+    rows = timer(
+        "linear",
+        linear_curve,
+        train_f,
+        train_y,
+        test_f,
+        test_y,
+        cfg.fractions,
+        cfg.linear_c,
+        cfg.linear_max_iter,
+        cfg.seed,
+        cfg.sklearn_threads or None,
+    )
+    return {
+        "knn_acc": knn,
+        "linear": rows,
+        "linear_acc": {f"{r['fraction']:.1f}": r["accuracy"] for r in rows},
+    }
+
+
+# --- clustering -----------------------------------------------------------------------------
+
+
+def cluster_scores(
+    test_f: np.ndarray,
+    test_y: np.ndarray | None,
+    k: int,
+    cfg: EvaluateConfig,
+    timer: StepTimer | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """k-means of the held-out features: cluster ids, and NMI / ARI / silhouette.
+
+    Clustering is on the held-out images (the paper clusters the 20 % not pretrained on).
+    """
+    timer = timer or StepTimer()
+    threads = cfg.sklearn_threads or None
+    clusters, scores = timer("kmeans", kmeans_scores, test_f, test_y, k, cfg.seed, threads=threads)
+    return clusters, {**scores, "k": k}
+
+
+def tsne_figure(
+    test_f: np.ndarray,
+    clusters: np.ndarray,
+    test_y: np.ndarray | None,
+    scores: dict[str, Any],
+    png: Path,
+    title: str,
+    class_names: list[str],
+    cfg: EvaluateConfig,
+    timer: StepTimer | None = None,
+) -> Path | None:
+    """t-SNE of (a seeded subsample of) the held-out features, coloured by cluster."""
+    if not cfg.tsne or len(test_f) < 5:
+        return None
+    timer = timer or StepTimer()
+    pick = subsample(len(test_f), cfg.tsne_points, cfg.seed)
+    threads = cfg.sklearn_threads or None
+    coords = timer("tsne", tsne_embedding, test_f[pick], cfg.seed, threads=threads)
+    title += f": k-means k={scores['k']}"
+    if scores["nmi"] is not None:
+        title += f", NMI {scores['nmi']:.3f}, ARI {scores['ari']:.3f}"
+    labels = test_y[pick] if test_y is not None else None
+    plot_tsne(coords, clusters[pick], labels, png, title, class_names)
+    return png
+
+
+# --- one encoder, every encoder -------------------------------------------------------------
+
+
+def evaluate_encoder(
+    name: str,
+    enc: Encoder,
+    data: Data,
+    cfg: EvaluateConfig,
+    run: RunDir,
+    cache: Path | None,
+    device: Any,
+) -> dict[str, Any]:
+    """Features, probes and clustering of one encoder: its row of ``results.json``."""
+    timer = StepTimer(run, name)
+    row: dict[str, Any] = {"spec": enc.spec, "meta": enc.meta, "feature_dim": enc.feature_dim}
+    train_f, test_f, row["features_cached"] = encoder_features(enc, data, cfg, cache, device, timer)
+    labelled = data.labelled
+    if labelled:
+        row.update(
+            probe_scores(train_f, data.train_labels, test_f, data.test_labels, cfg, device, timer)
+        )
+    else:
+        row.update(knn_acc=None, linear_acc=None, linear=[])
+    test_y = data.test_labels if labelled else None
+    clusters, scores = cluster_scores(test_f, test_y, cluster_count(cfg, data), cfg, timer)
+    row.update(scores)
+    png = tsne_figure(
+        test_f,
+        clusters,
+        test_y,
+        scores,
+        run.path(f"tsne_{_slug(name)}.png"),
+        name,
+        data.train.class_names,
+        cfg,
+        timer,
+    )
+    if png is not None:
+        row["tsne_png"] = str(png)
+    row["seconds"] = timer.seconds
+    return row
+
+
+def cluster_count(cfg: EvaluateConfig, data: Data) -> int:
+    """k of k-means: ``clusters``, else the number of classes (10 without labels)."""
+    n_classes = len(np.unique(data.train_labels)) if data.labelled else 0
+    return cfg.clusters or n_classes or len(data.train.class_names) or 10
+
+
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Run every step for every encoder; returns what ``results.json`` holds."""
-    require(bool(cfg.out), "out", "give an output folder (--out)")
+    require(bool(cfg.out), "out", "give an output folder")
     t_start = time.perf_counter()
     device = pick_device(cfg.device)
     # Resolve every encoder before the slow steps, so a bad path fails in a second.
@@ -228,7 +438,6 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     data = load_data(cfg)
     load_seconds = time.perf_counter() - t0
     check_unseen(encoders, cfg, data)
-    names = unique_names([e.name for e in encoders])
     run.append_log(
         {
             "step": "data",
@@ -238,21 +447,6 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             "labelled": data.labelled,
         }
     )
-
-    if cfg.feature_cache == "off":
-        feature_cache = None
-    elif cfg.feature_cache == "store":
-        feature_cache = data.train.root.parent / "features"
-    elif cfg.feature_cache == "run":
-        feature_cache = run.path("features")
-    else:
-        feature_cache = Path(cfg.feature_cache).expanduser()
-
-    labelled = data.labelled
-    threads = cfg.sklearn_threads or None
-    class_names = data.train.class_names
-    n_classes = len(np.unique(data.train_labels)) if labelled else 0
-    k_clusters = cfg.clusters or n_classes or len(class_names) or 10
     results: dict[str, Any] = {
         "source": cfg.source,
         "root": cfg.root,
@@ -262,121 +456,58 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         "test_store": str(data.test.root),
         "n_train": int(len(data.train_idx)),
         "n_test": int(len(data.test_idx)),
-        "labelled": labelled,
-        "class_names": class_names,
+        "labelled": data.labelled,
+        "class_names": data.train.class_names,
         "device": str(device),
         "seconds_data": load_seconds,
         "encoders": {},
     }
-    curves: dict[str, list[dict[str, Any]]] = {}
-    knn_accs: dict[str, float | None] = {}
+    cache = feature_cache_folder(cfg, data, run)
+    names = unique_names([e.name for e in encoders])
     for name, enc in zip(names, encoders, strict=True):
-        seconds: dict[str, float] = {}
-        row: dict[str, Any] = {"spec": enc.spec, "meta": enc.meta, "feature_dim": enc.feature_dim}
+        results["encoders"][name] = evaluate_encoder(name, enc, data, cfg, run, cache, device)
+    results["plots"] = write_report(results, run, cfg.source)
+    results["seconds_total"] = time.perf_counter() - t_start
+    results["config"] = config_to_dict(cfg)
+    run.write_json("results.json", results)
+    return results
 
-        def timed(step: str, fn: Any, *a: Any, _s: dict = seconds, _n: str = name, **kw: Any):
-            t = time.perf_counter()
-            value = fn(*a, **kw)
-            _s[step] = time.perf_counter() - t
-            run.append_log({"step": step, "encoder": _n, "seconds": _s[step]})
-            return value
 
-        def features(store: Store, idx: np.ndarray, _enc: Any = enc) -> tuple[np.ndarray, bool]:
-            # Features are cached per whole store, so train/test parts of one store share it.
-            feats, hit = cached_features(
-                _enc,
-                store.images,
-                store.root,
-                feature_cache,
-                cfg.batch_size,
-                cfg.input_side,
-                device,
-                cfg.progress,
-            )
-            return feats[idx], hit
+# --- report ---------------------------------------------------------------------------------
 
-        train_f, hit_tr = timed("features_train", features, data.train, data.train_idx)
-        test_f, hit_te = timed("features_test", features, data.test, data.test_idx)
-        row["features_cached"] = bool(hit_tr and hit_te)
 
-        if labelled:
-            row["knn_acc"] = timed(
-                "knn",
-                knn_accuracy,
-                train_f,
-                data.train_labels,
-                test_f,
-                data.test_labels,
-                cfg.knn_k,
-                cfg.knn_temperature,
-                device,
-            )
-            rows = timed(
-                "linear",
-                linear_curve,
-                train_f,
-                data.train_labels,
-                test_f,
-                data.test_labels,
-                cfg.fractions,
-                cfg.linear_c,
-                cfg.linear_max_iter,
-                cfg.seed,
-                threads,
-            )
-            row["linear"] = rows
-            row["linear_acc"] = {f"{r['fraction']:.1f}": r["accuracy"] for r in rows}
-            curves[name] = rows
-            knn_accs[name] = row["knn_acc"]
-        else:
-            row["knn_acc"], row["linear_acc"], row["linear"] = None, None, []
-
-        # Clustering is on the held-out images (the paper clusters the 20 % not pretrained on).
-        clu_labels = data.test_labels if labelled else None
-        clusters, scores = timed(
-            "kmeans", kmeans_scores, test_f, clu_labels, k_clusters, cfg.seed, threads=threads
-        )
-        row.update(scores)
-        row["k"] = k_clusters
-        if cfg.tsne and len(test_f) >= 5:
-            pick = subsample(len(test_f), cfg.tsne_points, cfg.seed)
-            coords = timed("tsne", tsne_embedding, test_f[pick], cfg.seed, threads=threads)
-            png = run.path(f"tsne_{_slug(name)}.png")
-            title = f"{name}: k-means k={k_clusters}"
-            if scores["nmi"] is not None:
-                title += f", NMI {scores['nmi']:.3f}, ARI {scores['ari']:.3f}"
-            plot_tsne(
-                coords,
-                clusters[pick],
-                clu_labels[pick] if labelled else None,
-                png,
-                title,
-                class_names,
-            )
-            row["tsne_png"] = str(png)
-        row["seconds"] = seconds
-        results["encoders"][name] = row
-
+def write_report(results: dict[str, Any], run: RunDir, source: str) -> dict[str, str]:
+    """``linear_fractions.png`` / ``.csv`` (when labelled) and ``summary.csv``; their paths."""
+    rows = results["encoders"]
+    curves = {name: row["linear"] for name, row in rows.items() if row["linear"]}
     plots: dict[str, str] = {}
     if curves:
         plots["linear_fractions"] = str(
             plot_label_fractions(
                 curves,
                 run.path("linear_fractions.png"),
-                f"Linear evaluation on {cfg.source} ({results['n_train']} train, "
+                f"Linear evaluation on {source} ({results['n_train']} train, "
                 f"{results['n_test']} test)",
-                knn_accs,
+                {name: rows[name]["knn_acc"] for name in curves},
             )
         )
-        frac_rows = [
-            {"encoder": n, **{k: r[k] for k in ("fraction", "n_labels", "accuracy", "converged")}}
-            for n, rows in curves.items()
-            for r in rows
-        ]
-        atomic_write_text(run.path("linear_fractions.csv"), _csv(frac_rows))
+        atomic_write_text(run.path("linear_fractions.csv"), _csv(fraction_rows(curves)))
         plots["linear_fractions_csv"] = str(run.path("linear_fractions.csv"))
+    atomic_write_text(run.path("summary.csv"), _csv(summary_rows(rows)))
+    plots["summary_csv"] = str(run.path("summary.csv"))
+    return plots
+
+
+def fraction_rows(curves: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (encoder, label fraction) of the linear curves."""
+    keys = ("fraction", "n_labels", "accuracy", "converged")
+    return [{"encoder": n, **{k: r[k] for k in keys}} for n, rows in curves.items() for r in rows]
+
+
+def summary_rows(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per encoder: kNN, linear accuracies, clustering scores and step seconds."""
     summary = []
-    for name, row in results["encoders"].items():
+    for name, row in rows.items():
         lin = row["linear_acc"] or {}
         summary.append(
             {
@@ -390,74 +521,52 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                 **{f"seconds_{k}": round(v, 3) for k, v in row["seconds"].items()},
             }
         )
-    atomic_write_text(run.path("summary.csv"), _csv(summary))
-    plots["summary_csv"] = str(run.path("summary.csv"))
-    results["plots"] = plots
-    results["seconds_total"] = time.perf_counter() - t_start
-    results["config"] = config_to_dict(cfg)
-    run.write_json("results.json", results)
-    return results
+    return summary
+
+
+def summary_line(name: str, row: dict[str, Any]) -> str:
+    """The one line ``sslseg evaluate`` prints for an encoder."""
+    parts = [f"{name}:"]
+    if row["knn_acc"] is not None:
+        lin = row["linear_acc"]
+        parts.append(f"kNN {100 * row['knn_acc']:.1f}%")
+        parts.append("linear " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in lin.items()))
+    for key in ("nmi", "ari", "silhouette"):
+        if row[key] is not None:
+            parts.append(f"{key} {row[key]:.3f}")
+    return " ".join(parts)
+
+
+# --- command --------------------------------------------------------------------------------
+
+#: flags kept as aliases of config keys (a flag wins over the same key=value)
+ALIASES = (
+    Alias(
+        "--encoder",
+        "encoders",
+        "encoder.pt (or its run folder), 'random' or 'imagenet'",
+        repeat=True,
+        metavar="PATH",
+    ),
+    Alias("--source", "source", "data source (cifar10, stl10, image-folder, ...)"),
+    Alias("--root", "root", "data folder of the source"),
+    Alias("--train-split", "train_split", "source split for training probes"),
+    Alias("--test-split", "test_split", "source split for testing"),
+    Alias("--side", "side", "store side in pixels"),
+    Alias("--input-side", "input_side", "resize to this side before the encoder (0 = side)"),
+    Alias("--out", "out", "output folder"),
+    Alias("--device", "device", "auto, cpu, cuda, cuda:1"),
+    Alias("--seed", "seed", "hold-out, random init, label subsets, k-means, t-SNE"),
+    Alias("--no-tsne", "tsne", "skip the t-SNE figures", const=False),
+)
+
+NOTES = """example: sslseg evaluate encoders=[random,runs/simclr/encoder.pt] source=cifar10 \\
+    root=../shared/data/cifar10 out=runs/eval   (configs/evaluate.yaml lists every key)"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of ``sslseg evaluate``; any config key can also be set as ``key=value``."""
-    parser.add_argument("--config", help="YAML config (see configs/evaluate.yaml)")
-    parser.add_argument(
-        "--encoder",
-        action="append",
-        dest="encoders",
-        metavar="PATH",
-        help="encoder.pt (or its run folder), 'random' or 'imagenet'; repeatable",
-    )
-    parser.add_argument("--source", help="data source name (cifar10, stl10, image-folder, ...)")
-    parser.add_argument("--root", help="data folder of the source")
-    parser.add_argument(
-        "--train-split", dest="train_split", help="source split for training probes (default: auto)"
-    )
-    parser.add_argument("--test-split", dest="test_split", help="source split for testing")
-    parser.add_argument("--side", type=int, help="store side in pixels")
-    parser.add_argument(
-        "--input-side",
-        dest="input_side",
-        type=int,
-        help="resize to this side before the encoder (0 = store side)",
-    )
-    parser.add_argument("--out", help="output folder")
-    parser.add_argument("--device", help="auto, cpu, cuda, cuda:1")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--no-tsne", dest="tsne", action="store_false", default=None, help="skip the t-SNE figures"
-    )
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="key=value",
-        help="config overrides, e.g. knn_k=100 fractions=[0.1,0.5,1.0]",
-    )
-
-
-FLAG_KEYS = (
-    "encoders",
-    "source",
-    "root",
-    "train_split",
-    "test_split",
-    "side",
-    "input_side",
-    "out",
-    "device",
-    "seed",
-    "tsne",
-)
-
-
-def config_from_args(args: argparse.Namespace) -> EvaluateConfig:
-    """YAML, then ``key=value`` overrides, then explicit flags (flags win)."""
-    cfg = load_config(
-        EvaluateConfig, getattr(args, "config", None), list(getattr(args, "overrides", []) or [])
-    )
-    flags = {k: getattr(args, k) for k in FLAG_KEYS if getattr(args, k, None) is not None}
-    return dataclasses.replace(cfg, **flags) if flags else cfg
+    """``sslseg evaluate [CONFIG.yaml] [key=value ...]``, with the flags of :data:`ALIASES`."""
+    add_config_arguments(parser, EvaluateConfig, ALIASES, NOTES)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -465,14 +574,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     results = evaluate(cfg)
     for name, row in results["encoders"].items():
-        parts = [f"{name}:"]
-        if row["knn_acc"] is not None:
-            lin = row["linear_acc"]
-            parts.append(f"kNN {100 * row['knn_acc']:.1f}%")
-            parts.append("linear " + " ".join(f"{k}:{100 * v:.1f}%" for k, v in lin.items()))
-        for key in ("nmi", "ari", "silhouette"):
-            if row[key] is not None:
-                parts.append(f"{key} {row[key]:.3f}")
-        print(" ".join(parts))
+        print(summary_line(name, row))
     print(f"results: {Path(cfg.out) / 'results.json'} ({results['seconds_total']:.1f} s)")
     return 0

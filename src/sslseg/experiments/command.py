@@ -1,32 +1,32 @@
-"""``sslseg experiment CONFIG`` (a whole grid) and ``sslseg quickstart`` (its miniature)."""
+"""``sslseg experiment [CONFIG.yaml] [key=value ...]`` (a whole grid) and ``sslseg quickstart``
+(its miniature, the same keys with other defaults); thin layers over
+:func:`sslseg.experiments.run.run_experiment`."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from sslseg.config import load_config
+from sslseg.config import Alias, add_config_arguments, config_from_args
 from sslseg.experiments.grid import ExperimentConfig, ModelSpec
-from sslseg.seg.command import add_config_arguments, split_config_args
 from sslseg.seg.finetune import FinetuneConfig
+
+NOTES = """\
+models: a list of {name, label, pretrain_source, pretrain_root, encoder}; a model with a
+pretrain_source is pretrained once per seed with the keys of `pretrain` (any key of sslseg
+pretrain), the others fine-tune from their encoder. Each cell sets its own
+finetune.dev_fraction, .seed, .encoder, .out and .progress (false).
+example: sslseg experiment configs/table41-cpu.yaml seeds=[0,1,2]"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.epilog = (
-        "example: sslseg experiment configs/table41-cpu.yaml seeds=[0,1,2]\n"
-        "keys: out, models (list of {name, label, pretrain_source, pretrain_root, encoder}), "
-        "dev_fractions, seeds, finetune.<key> (as sslseg finetune), pretrain (a mapping of "
-        "sslseg pretrain keys), figure_fraction, n_boot"
-    )
+    add_config_arguments(parser, ExperimentConfig, notes=NOTES)
 
 
 def run(args: argparse.Namespace) -> int:
     from sslseg.experiments.run import run_experiment
 
-    path, overrides = split_config_args(args.args)
-    config = load_config(ExperimentConfig, path, overrides)
-    report = run_experiment(config, progress=not args.quiet)
+    report = run_experiment(config_from_args(args))
     print(report.read_text())
     print(f"report: {report}")
     return 0
@@ -57,17 +57,22 @@ def quickstart_config(out: str = "runs/quickstart") -> ExperimentConfig:
     )
 
 
+QUICKSTART_NOTES = """\
+the keys of sslseg experiment, with the quickstart's values as defaults.
+example: sslseg quickstart seeds=[0] out=runs/quick1"""
+
+
 def add_quickstart_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/quickstart", help="run folder (runs/quickstart)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_config_arguments(
+        parser, quickstart_config(), [Alias("--out", "out", "run folder")], QUICKSTART_NOTES
+    )
 
 
 def run_quickstart(args: argparse.Namespace) -> int:
     from sslseg.experiments.run import run_experiment
 
     tic = time.perf_counter()
-    config = quickstart_config(args.out)
-    report = run_experiment(config, progress=not args.quiet)
+    report = run_experiment(config_from_args(args))
     print(report.read_text())
     print(f"quickstart finished in {time.perf_counter() - tic:.0f} s")
     print(f"report:  {report}")

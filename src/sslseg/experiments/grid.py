@@ -14,7 +14,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -23,8 +23,14 @@ from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
 
+if TYPE_CHECKING:
+    from sslseg.ssl.command import PretrainConfig
+
 #: keys that change where or how visibly a result is made, never the result itself
 NO_RESULT_KEYS = {"out", "progress", "device", "figures"}
+#: fine-tuning keys added after cells were first fingerprinted, with the value that does what
+#: a cell fingerprinted without them did
+ADDED_KEYS = {"source_options": {}}
 MADE_BY = "made_by.json"
 
 
@@ -32,11 +38,11 @@ MADE_BY = "made_by.json"
 class ModelSpec:
     """One row family of the table: a fine-tuning start point."""
 
-    name: str = "baseline"
+    name: str = "baseline"  # folder names and the report's rows
     label: str = ""  # the table's "Model" column; the name when empty
     pretrain_source: str = ""  # empty: no pretraining, the encoder below is used
-    pretrain_root: str = ""
-    encoder: str = "random"
+    pretrain_root: str = ""  # the pretraining source's data folder
+    encoder: str = "random"  # without pretraining: random | imagenet | PATH of an encoder.pt
 
 
 def default_models() -> list[ModelSpec]:
@@ -51,14 +57,16 @@ def default_models() -> list[ModelSpec]:
 class ExperimentConfig:
     """A grid: every model at every dev fraction and seed."""
 
-    out: str = "runs/table41"
+    out: str = "runs/table41"  # the grid's folder
     models: list[ModelSpec] = field(default_factory=default_models)
     dev_fractions: list[float] = field(default_factory=lambda: [0.8, 0.5, 0.2])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    # every cell's fine-tuning (dev_fraction, seed, encoder and out are set per cell)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    pretrain: dict[str, Any] = field(default_factory=dict)  # key=value for `sslseg pretrain`
-    figure_fraction: float = 0.8
-    n_boot: int = 2000
+    pretrain: dict[str, Any] = field(default_factory=dict)  # keys of `sslseg pretrain`
+    figure_fraction: float = 0.8  # the dev fraction Figure 4.1 shows
+    n_boot: int = 2000  # bootstrap resamples of the one-seed intervals
+    progress: bool = True  # the grid's bar and pretraining's (cells fine-tune quietly)
 
     def __post_init__(self) -> None:
         require(len(self.models) > 0, "models", "at least one model is needed")
@@ -103,38 +111,38 @@ def cell_folder(config: ExperimentConfig, cell: Cell) -> Path:
     return Path(config.out) / "cells" / cell.name
 
 
-def pretrain_config(config: ExperimentConfig, model: ModelSpec, seed: int, progress: bool):
+def pretrain_config(config: ExperimentConfig, model: ModelSpec, seed: int) -> PretrainConfig:
     """The resolved pretraining config of one (model, seed), validated like the CLI's."""
     from sslseg.ssl.command import PretrainConfig
 
-    overrides = [f"{k}={v}" for k, v in config.pretrain.items()]
-    overrides += [
-        f"source={model.pretrain_source}",
-        f"seed={seed}",
-        f"out={pretrain_folder(config, model, seed)}",
-        f"progress={progress}",
+    values = {
+        **config.pretrain,
+        "source": model.pretrain_source,
+        "seed": seed,
+        "out": str(pretrain_folder(config, model, seed)),
+        "progress": config.progress,
         # a model pretrained on the fine-tuning source leaves out that seed's test set
-        f"holdout_fraction={config.finetune.test_fraction}",
-    ]
+        "holdout_fraction": config.finetune.test_fraction,
+    }
     if model.pretrain_root:
-        overrides.append(f"root={model.pretrain_root}")
-    return load_config(PretrainConfig, None, overrides)
+        values["root"] = model.pretrain_root
+    return load_config(PretrainConfig, values=values)
 
 
-def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int, progress: bool) -> str:
+def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int) -> str:
     """The encoder a model's cells start from, pretraining it first if missing or stale."""
     if not model.pretrain_source:
         return model.encoder
     from sslseg.ssl.command import RESUMABLE_CHANGES, pretrain_encoder
 
-    cfg = pretrain_config(config, model, seed, progress)
+    cfg = pretrain_config(config, model, seed)
     folder = pretrain_folder(config, model, seed)
     run = RunDir(folder)
     saved = run.read_yaml("config.yaml")
     if saved is not None:
         key = changed_key(saved, config_to_dict(cfg), RESUMABLE_CHANGES)
         if key:
-            _say(progress, f"{folder}: pretraining again, {key} changed")
+            _say(config.progress, f"{folder}: pretraining again, {key} changed")
             shutil.rmtree(folder)
         elif run.finished and run.path("encoder.pt").is_file():
             return str(run.path("encoder.pt"))  # every dev fraction reuses it as it is
@@ -167,34 +175,36 @@ def stale_key(run: RunDir, made: dict) -> str:
         return "made_by.json (made before results were fingerprinted)"
     if old.get("encoder_hash") != made["encoder_hash"]:
         return "encoder (its file changed)"
-    return changed_key(old.get("config", {}), made["config"], NO_RESULT_KEYS)
+    return changed_key({**ADDED_KEYS, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
 
 
 def cell_config(config: ExperimentConfig, cell: Cell, encoder: str) -> FinetuneConfig:
+    """A cell's fine-tuning: the grid's, at the cell's fraction and seed, without a bar."""
     return dataclasses.replace(
         config.finetune,
         dev_fraction=cell.dev_fraction,
         seed=cell.seed,
         encoder=encoder,
         out=str(cell_folder(config, cell)),
+        progress=False,
     )
 
 
-def run_grid(config: ExperimentConfig, progress: bool = True) -> list[tuple[Cell, dict]]:
+def run_grid(config: ExperimentConfig) -> list[tuple[Cell, dict]]:
     """Run (or skip, when finished) every cell; returns each cell with its results."""
     cells = expand(config)
     done = []
-    bar = tqdm(cells, desc="experiment", unit="cell", disable=not progress)
+    bar = tqdm(cells, desc="experiment", unit="cell", disable=not config.progress)
     for cell in bar:
         bar.set_postfix_str(cell.name)
         run = RunDir(cell_folder(config, cell))
-        encoder = ensure_encoder(config, cell.model, cell.seed, progress)
+        encoder = ensure_encoder(config, cell.model, cell.seed)
         cell_cfg = cell_config(config, cell, encoder)
         made = made_by(cell_cfg)
         key = stale_key(run, made) if run.root.exists() else ""
         if key:
             # a stale run is neither reused nor resumed
-            _say(progress, f"{cell.name}: fine-tuning again, {key} changed")
+            _say(config.progress, f"{cell.name}: fine-tuning again, {key} changed")
             shutil.rmtree(run.root)
         if run.finished:
             done.append((cell, run.read_json("results.json")))
@@ -202,7 +212,7 @@ def run_grid(config: ExperimentConfig, progress: bool = True) -> list[tuple[Cell
         # recorded before training, so a killed cell resumes under the same fingerprint
         run.create().write_json(MADE_BY, made)
         try:
-            done.append((cell, finetune(cell_cfg, progress=False)))
+            done.append((cell, finetune(cell_cfg)))
         except BaseException:
             if [p.name for p in run.root.iterdir()] == [MADE_BY]:
                 shutil.rmtree(run.root)  # bad input: leave nothing behind

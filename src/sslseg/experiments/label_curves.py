@@ -21,23 +21,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from sslseg.config import load_config, require  # noqa: E402
+from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.experiments.report import error_bars, read_per_image  # noqa: E402
 from sslseg.experiments.stats import UNIT, mean_interval, paired_iou_difference  # noqa: E402
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
-from sslseg.seg.command import add_config_arguments, split_config_args  # noqa: E402
 from sslseg.seg.finetune import FinetuneConfig, finetune  # noqa: E402
 
 
 @dataclass
 class LabelCurveConfig:
-    out: str = "runs/label-curves"
-    encoders: list[str] = field(default_factory=lambda: ["random"])
-    fractions: list[float] = field(
+    """Every key of ``sslseg label-curves``."""
+
+    out: str = "runs/label-curves"  # the curves' folder
+    encoders: list[str] = field(default_factory=lambda: ["random"])  # the first is the baseline
+    fractions: list[float] = field(  # shares of the training images
         default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     )
     seeds: list[int] = field(default_factory=lambda: [0])
+    # every run's fine-tuning (encoder, train_fraction, seed and out are set per run)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    progress: bool = True  # one bar over the runs (each fine-tunes quietly)
 
     def __post_init__(self) -> None:
         require(len(self.encoders) > 0, "encoders", "at least one encoder is needed")
@@ -50,13 +53,13 @@ def encoder_label(encoder: str) -> str:
     return path.parent.name if path.suffix == ".pt" else encoder
 
 
-def run_label_curves(config: LabelCurveConfig, progress: bool = True) -> Path:
+def run_label_curves(config: LabelCurveConfig) -> Path:
     """Fine-tune every (encoder, fraction, seed); write ``label_curves.csv`` and the PNG."""
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     cells = [(e, f, s) for s in config.seeds for e in config.encoders for f in config.fractions]
     rows = []
-    for encoder, fraction, seed in tqdm(cells, desc="label fractions", disable=not progress):
+    for encoder, fraction, seed in tqdm(cells, desc="label fractions", disable=not config.progress):
         name = f"{encoder_label(encoder)}-train{fraction:g}-seed{seed}"
         cfg = dataclasses.replace(
             config.finetune,
@@ -64,8 +67,9 @@ def run_label_curves(config: LabelCurveConfig, progress: bool = True) -> Path:
             train_fraction=fraction,
             seed=seed,
             out=str(out.root / "cells" / name),
+            progress=False,
         )
-        result = finetune(cfg, progress=False)
+        result = finetune(cfg)
         rows.append((encoder_label(encoder), fraction, seed, result, Path(cfg.out)))
     lines = ["encoder,train_fraction,seed,train_images,iou,average_precision"]
     lines += [
@@ -163,19 +167,18 @@ def plot_label_curves(rows: list, path: Path) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
-    parser.epilog = (
+    add_config_arguments(
+        parser,
+        LabelCurveConfig,
+        notes="each run sets its own finetune.encoder, .train_fraction, .seed, .out and "
+        ".progress (false)\n"
         "example: sslseg label-curves encoders=[random,runs/simclr/encoder.pt] "
-        "finetune.source=oxford-pet finetune.root=../shared/data/oxford-iiit-pet\n"
-        "keys: out, encoders, fractions, seeds, finetune.<key> (as sslseg finetune)"
+        "finetune.source=oxford-pet\n    finetune.root=../shared/data/oxford-iiit-pet",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    path, overrides = split_config_args(args.args)
-    csv_path = run_label_curves(
-        load_config(LabelCurveConfig, path, overrides), progress=not args.quiet
-    )
+    csv_path = run_label_curves(config_from_args(args))
     print(csv_path.read_text())
     print(csv_path.with_name("label_curves_paired.csv").read_text())
     print(f"curves: {csv_path.with_suffix('.png')}")

@@ -17,11 +17,11 @@ from sslseg.runs import RunDir, atomic_write_text
 from sslseg.seg.finetune import open_finetune_store
 
 
-def run_experiment(config: ExperimentConfig, progress: bool = True) -> Path:
+def run_experiment(config: ExperimentConfig) -> Path:
     """Run or resume every cell, then write the report; returns the report's path."""
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
-    done = run_grid(config, progress)
+    done = run_grid(config)
     rows = [
         {
             "model": cell.model.name,

@@ -1,4 +1,4 @@
-"""``sslseg pretrain [CONFIG] [key=value ...]``: self-supervised pretraining into a run folder.
+"""``sslseg pretrain [CONFIG.yaml] [key=value ...]``: self-supervised pretraining into a run folder.
 
 Running the same command again on an existing run folder continues from its last checkpoint
 (after a kill or Ctrl-C); a finished run is left as it is. Under
@@ -9,15 +9,22 @@ of each batch and the loss sees the negatives of all of them.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sslseg.config import PRECISIONS, config_to_dict, load_config, require
+from sslseg.config import (
+    PRECISIONS,
+    add_config_arguments,
+    config_from_args,
+    config_to_dict,
+    require,
+)
 from sslseg.errors import SslsegError
 
 if TYPE_CHECKING:
     from sslseg.data.store import Store
+    from sslseg.runs import RunDir
 
 # keys that may change between a run and its resumption without changing what it computes
 RESUMABLE_CHANGES = {"device", "compile", "progress", "out"}
@@ -27,36 +34,36 @@ RESUMABLE_CHANGES = {"device", "compile", "progress", "out"}
 class PretrainConfig:
     """Every key of ``sslseg pretrain`` (YAML file and/or ``key=value`` overrides)."""
 
-    method: str = "simclr"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    source: str = "cats-vs-dogs"
-    root: str = ""
-    source_options: dict[str, Any] = field(default_factory=dict)
-    side: int = 64
-    resize: str = "squash"
-    arch: str = "resnet18"
-    stem: str = "imagenet"
+    method: str = "simclr"  # a name of the registry (listed below)
+    method_options: dict[str, Any] = field(default_factory=dict)  # the method's own options
+    source: str = "cats-vs-dogs"  # data source (docs/pretraining.md)
+    root: str = ""  # the source's data folder
+    source_options: dict[str, Any] = field(default_factory=dict)  # passed to the source
+    side: int = 64  # store side in pixels
+    resize: str = "squash"  # squash | center-crop
+    arch: str = "resnet18"  # resnet18 | resnet50
+    stem: str = "imagenet"  # imagenet | cifar (3x3 conv, no max-pool)
     epochs: int = 20
     batch_size: int = 128
-    optimizer: str = "sgd"
+    optimizer: str = "sgd"  # adam | sgd | lars
     lr: float = 0.06
     momentum: float = 0.9
     weight_decay: float = 5e-4
     temperature: float | None = None  # None: the method's own default (SimCLR 0.5)
-    warmup_epochs: float = 1.0
-    seed: int = 0
+    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay
+    seed: int = 0  # initial weights, views, hold-out
     # Pretraining leaves out the seeded test set that fine-tuning and `sslseg evaluate` score
     # on (data/splits.py: holdout) unless transductive; holdout_seed -1 = the run's seed.
-    transductive: bool = False
-    holdout_fraction: float = 0.2
-    holdout_seed: int = -1
-    policy: str = "default"
-    out: str = ""
-    device: str = "auto"
-    precision: str = "auto"
+    transductive: bool = False  # true: pretrain on the held-out test images too
+    holdout_fraction: float = 0.2  # share of the source held out
+    holdout_seed: int = -1  # -1 = the run's seed
+    policy: str = "default"  # view policy (docs/policies.md)
+    out: str = ""  # run folder; "" = runs/pretrain-<method>-<source>-<side>px
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # auto (bf16 where native) | fp32 | bf16
     channels_last: bool = True
-    compile: bool = False
-    progress: bool = True
+    compile: bool = False  # torch.compile the method
+    progress: bool = True  # progress bars
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
@@ -111,40 +118,24 @@ class PretrainConfig:
         return Path(self.out or f"runs/pretrain-{self.method}-{self.source}-{self.side}px")
 
 
-def _defaults_text() -> str:
-    lines = ["config keys (defaults):"]
-    for f in fields(PretrainConfig):
-        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
-        lines.append(f"  {f.name}={default!r}")
+def _methods_text() -> str:
     from sslseg.ssl.registry import REGISTRY
 
-    lines.append("methods: " + ", ".join(f"{k} ({v.paper})" for k, v in REGISTRY.items()))
+    lines = ["methods:", *(f"  {k}: {v.paper}" for k, v in REGISTRY.items())]
+    lines += [
+        "configs/pretrain/<method>.yaml holds each method's settings, e.g.",
+        "  sslseg pretrain configs/pretrain/simclr.yaml epochs=2 out=runs/try",
+    ]
     return "\n".join(lines)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "config",
-        nargs="?",
-        default=None,
-        help="YAML config (e.g. configs/pretrain_simclr.yaml); key=value arguments override it",
-    )
-    parser.add_argument("overrides", nargs="*", default=[], help="key=value overrides")
+    add_config_arguments(parser, PretrainConfig, notes=_methods_text())
     parser.add_argument(
         "--export-only",
         action="store_true",
         help="only write encoder.pt/encoder.json from the run's last checkpoint",
     )
-    parser.epilog = (parser.epilog or "") + _defaults_text()
-
-
-def _split_args(args: argparse.Namespace) -> tuple[str | None, list[str]]:
-    # argparse cannot tell an optional positional CONFIG from a first key=value
-    config, overrides = args.config, list(args.overrides)
-    if config is not None and "=" in config and not Path(config).is_file():
-        overrides.insert(0, config)
-        config = None
-    return config, overrides
 
 
 def _check_same_run(run_root: Path, cfg: PretrainConfig) -> None:
@@ -186,7 +177,7 @@ def training_store(cfg: PretrainConfig, store: Store) -> Store:
     """``store`` without the images pretraining must not see (see ``holdout``)."""
     from sslseg.data.splits import pretraining_rows
 
-    rows = pretraining_rows(cfg.source, store.ids, cfg.holdout())
+    rows = pretraining_rows(cfg.source, store.ids, cfg.holdout(), store.splits)
     return store if rows is None else store.subset(rows)
 
 
@@ -209,9 +200,7 @@ def build(cfg: PretrainConfig) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """``sslseg pretrain``: the config from the command line, then :func:`pretrain_encoder`."""
-    config_path, overrides = _split_args(args)
-    cfg = load_config(PretrainConfig, config_path, overrides)
-    pretrain_encoder(cfg, export_only=args.export_only)
+    pretrain_encoder(config_from_args(args), export_only=args.export_only)
     return 0
 
 
@@ -222,23 +211,15 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
     """
     import torch.distributed as dist
 
-    from sslseg.augment.views import build_view_maker, check_policy
-    from sslseg.data.store import open_store
+    from sslseg.augment.policies import build_view_maker, check_policy
     from sslseg.runs import RunDir
-    from sslseg.ssl.train import CHECKPOINT, TrainSettings, export, init_distributed, pretrain
+    from sslseg.ssl.train import init_distributed, pretrain
 
     method = build(cfg)  # validates method and options before anything is written
     check_policy(cfg.policy)  # before the run folder or the store is written
     run_dir = RunDir(cfg.run_folder())
-
     if export_only:
-        ckpt = run_dir.load(CHECKPOINT)
-        if ckpt is None:
-            raise SslsegError(f"{run_dir.path(CHECKPOINT)}: no checkpoint to export from")
-        method.load_state_dict(ckpt["method"])
-        path = export(method, run_dir, {**export_meta(cfg), "epochs": int(ckpt["epoch"])})
-        print(f"encoder of epoch {ckpt['epoch']} written to {path}")
-        return path
+        return export_last(cfg, method, run_dir)
 
     rank, world_size = init_distributed(cfg.device)
     if run_dir.finished and run_dir.path("encoder.pt").is_file():
@@ -251,32 +232,61 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
             _check_same_run(run_dir.root, cfg)
         run_dir.create()
         run_dir.write_config(cfg)
-        # process 0 decodes the store first; the others then open the finished one
-        store = open_store(
-            cfg.source,
-            cfg.root or None,
-            side=cfg.side,
-            resize=cfg.resize,
-            progress=cfg.progress,
-            **cfg.source_options,
-        )
-    if world_size > 1:
-        dist.barrier()
-    if rank != 0:
-        store = open_store(
-            cfg.source,
-            cfg.root or None,
-            side=cfg.side,
-            resize=cfg.resize,
-            progress=False,
-            **cfg.source_options,
-        )
-
-    store = training_store(cfg, store)
+    store = training_store(cfg, open_pretraining_store(cfg, rank, world_size))
     views = build_view_maker(
         cfg.policy, type(method).view_specs(cfg.side), store=store, progress=cfg.progress
     )
-    settings = TrainSettings(
+    summary = pretrain(method, store.images, views, train_settings(cfg), run_dir, export_meta(cfg))
+    if rank == 0:
+        print(
+            f"{cfg.method}: {cfg.epochs} epochs, final loss {summary['final_loss']:.4f}; "
+            f"encoder at {run_dir.path('encoder.pt')}"
+        )
+    if world_size > 1:
+        dist.destroy_process_group()
+    return run_dir.path("encoder.pt")
+
+
+def export_last(cfg: PretrainConfig, method: Any, run_dir: RunDir) -> Path:
+    """Write ``encoder.pt`` / ``encoder.json`` from the run's last checkpoint."""
+    from sslseg.ssl.train import CHECKPOINT, export
+
+    ckpt = run_dir.load(CHECKPOINT)
+    if ckpt is None:
+        raise SslsegError(f"{run_dir.path(CHECKPOINT)}: no checkpoint to export from")
+    method.load_state_dict(ckpt["method"])
+    path = export(method, run_dir, {**export_meta(cfg), "epochs": int(ckpt["epoch"])})
+    print(f"encoder of epoch {ckpt['epoch']} written to {path}")
+    return path
+
+
+def open_pretraining_store(cfg: PretrainConfig, rank: int = 0, world_size: int = 1) -> Store:
+    """The store of ``cfg``'s source: process 0 decodes it first, the others then open it."""
+    import torch.distributed as dist
+
+    from sslseg.data.store import open_store
+
+    def opened(progress: bool) -> Store:
+        return open_store(
+            cfg.source,
+            cfg.root or None,
+            side=cfg.side,
+            resize=cfg.resize,
+            progress=progress,
+            **cfg.source_options,
+        )
+
+    store = opened(cfg.progress) if rank == 0 else None
+    if world_size > 1:
+        dist.barrier()
+    return store if store is not None else opened(False)
+
+
+def train_settings(cfg: PretrainConfig) -> Any:
+    """The training loop's settings of ``cfg``."""
+    from sslseg.ssl.train import TrainSettings
+
+    return TrainSettings(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         optimizer=cfg.optimizer,
@@ -291,15 +301,6 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
         compile=cfg.compile,
         progress=cfg.progress,
     )
-    summary = pretrain(method, store.images, views, settings, run_dir, export_meta(cfg))
-    if rank == 0:
-        print(
-            f"{cfg.method}: {cfg.epochs} epochs, final loss {summary['final_loss']:.4f}; "
-            f"encoder at {run_dir.path('encoder.pt')}"
-        )
-    if world_size > 1:
-        dist.destroy_process_group()
-    return run_dir.path("encoder.pt")
 
 
 def main(argv: list[str] | None = None) -> int:
