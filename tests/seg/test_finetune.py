@@ -71,6 +71,8 @@ def test_finished_run_is_not_redone_and_config_clash_refused(tmp_path):
     saved = out / "config.yaml"
     saved.write_text("".join(x for x in saved.read_text().splitlines(True) if "precision" not in x))
     assert finetune(_config(out, "epochs=1"), progress=False) == first
+    # progress shows a run and changes nothing in it: the finished run is returned
+    assert finetune(_config(out, "epochs=1", "progress=false")) == first
     with pytest.raises(SslsegError, match="another config"):
         finetune(_config(out, "epochs=1", "precision=fp32"), progress=False)
     with pytest.raises(SslsegError, match="another config"):
@@ -202,3 +204,29 @@ def test_an_encoder_pretrained_on_the_test_images_is_refused(tmp_path):
         finetune(_config(tmp_path / "c", "epochs=1", f"encoder={held}", "seed=1"), False)
     opted = _config(tmp_path / "d", "epochs=1", f"encoder={everything}", "transductive=true")
     assert finetune(opted, False)["iou"] >= 0
+
+
+def test_source_options_reach_the_source(tmp_path):
+    from PIL import Image
+
+    from sslseg.seg.finetune import open_finetune_store
+
+    root = tmp_path / "seg"
+    (root / "img").mkdir(parents=True)
+    (root / "gt").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            root / "img" / f"{i}.png"
+        )
+        mask = np.zeros((32, 32), np.uint8)
+        mask[:16] = 7  # foreground value 7, not 1 or 255
+        Image.fromarray(mask).save(root / "gt" / f"{i}.png")
+    keys = ["source=seg-folder", f"root={root}", "side=32", "progress=false"]
+    with pytest.raises(SslsegError, match="no images found|folder not found"):
+        open_finetune_store(load_config(FinetuneConfig, None, keys))
+    options = "source_options={images: img, masks: gt, foreground_value: 7}"
+    store = open_finetune_store(load_config(FinetuneConfig, None, [*keys, options]), False)
+    assert len(store) == 3 and store.masks[:, :16].all() and not store.masks[:, 16:].any()
+    with pytest.raises(SslsegError, match="source_options.border: set border= itself"):
+        load_config(FinetuneConfig, None, ["source_options={border: ignore}"])

@@ -128,6 +128,36 @@ def layout_split(
     return Split(dev_fraction, np.sort(train), np.sort(val), np.sort(test))
 
 
+def train_subset(split: Split, fraction: float, seed: int) -> Split:
+    """Keep ``fraction`` of the train images: prefixes of one seeded order, so nested."""
+    if fraction >= 1:
+        return split
+    order = np.random.default_rng([seed, 2]).permutation(split.train)
+    kept = np.sort(order[: max(1, round(fraction * len(order)))])
+    return Split(split.dev_fraction, kept, split.val, split.test)
+
+
+def store_split(
+    ids: list[str],
+    splits: list[str],
+    groups: list[str],
+    dev_fraction: float,
+    seed: int,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.1,
+    test_from: tuple[str, ...] = ("test",),
+    train_fraction: float = 1.0,
+) -> Split:
+    """The split a downstream run uses: the layout's own (:func:`layout_split`) where every
+    item has one, else the seeded random :func:`make_split`; then the nested
+    ``train_fraction`` of its train images (label-fraction curves)."""
+    if has_layout_split(splits):
+        split = layout_split(splits, groups, dev_fraction, seed, val_fraction, test_from)
+    else:
+        split = make_split(ids, dev_fraction, seed, test_fraction, val_fraction)
+    return train_subset(split, train_fraction, seed)
+
+
 #: Sources that ship a standard test split, and the split names that contain its images.
 #: Pretraining on any other split of these needs no hold-out of its own.
 TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}

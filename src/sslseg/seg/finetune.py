@@ -12,7 +12,7 @@ import io
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, seeded
 from sslseg.config import PRECISIONS, config_to_dict, require
-from sslseg.data.splits import Split, make_split, pretraining_saw
+from sslseg.data.splits import Split, pretraining_saw, store_split
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
@@ -46,6 +46,7 @@ class FinetuneConfig:
 
     source: str = "sample"
     root: str = ""
+    source_options: dict[str, Any] = field(default_factory=dict)  # passed to the source
     border: str = "foreground"
     side: int = 128
     resize: str = "squash"
@@ -55,6 +56,9 @@ class FinetuneConfig:
     train_fraction: float = 1.0  # nested share of the train split used (label-fraction curves)
     test_fraction: float = 0.2
     val_fraction: float = 0.1
+    # with a layout that has its own split (Roboflow's train/valid/test folders): the splits
+    # tested on; dev_fraction is then the share of its train tiles
+    test_splits: list[str] = field(default_factory=lambda: ["test"])
     epochs: int = 60
     batch_size: int = 16
     lr: float = 1e-4
@@ -69,6 +73,7 @@ class FinetuneConfig:
     figures: int = 6
     # allow an encoder pretrained on this run's test images (refused by default)
     transductive: bool = False
+    progress: bool = True  # progress bars (changes no result)
 
     def __post_init__(self) -> None:
         require(
@@ -81,6 +86,13 @@ class FinetuneConfig:
         require(self.lr > 0, "lr", f"{self.lr} must be positive")
         require(self.weight_decay >= 0, "weight_decay", f"{self.weight_decay} must be >= 0")
         require(self.augment in AUGMENTS, "augment", f"'{self.augment}' is not one of {AUGMENTS}")
+        require(
+            "border" not in self.source_options,
+            "source_options.border",
+            "set border= itself (it is a key of its own)",
+        )
+        bad = sorted(set(self.test_splits) - {"val", "test"})
+        require(not bad, "test_splits", f"{bad} are not layout splits (val, test)")
         require(0 < self.dev_fraction <= 1, "dev_fraction", f"{self.dev_fraction} not in (0, 1]")
         require(
             0 < self.train_fraction <= 1, "train_fraction", f"{self.train_fraction} not in (0, 1]"
@@ -95,15 +107,6 @@ class FinetuneConfig:
             "device",
             f"'{self.device}' is not auto, cpu or cuda",
         )
-
-
-def train_subset(split: Split, fraction: float, seed: int) -> Split:
-    """Keep ``fraction`` of the train images: prefixes of one seeded order, so nested."""
-    if fraction >= 1:
-        return split
-    order = np.random.default_rng([seed, 2]).permutation(split.train)
-    kept = np.sort(order[: max(1, round(fraction * len(order)))])
-    return Split(split.dev_fraction, kept, split.val, split.test)
 
 
 class BatchLoader:
@@ -205,6 +208,7 @@ def validation_loss(
 def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
     """The segmentation store a fine-tuning config reads (built on first use)."""
     options = {"border": config.border} if config.source in ("sample", "oxford-pet") else {}
+    options.update(config.source_options)
     store = open_store(
         config.source,
         config.root or None,
@@ -225,7 +229,7 @@ def _check_unseen(config: FinetuneConfig, store: Store, split: Split) -> None:
     if config.encoder in ("random", "imagenet") or not sidecar.is_file():
         return
     meta = json.loads(sidecar.read_text())
-    seen = pretraining_saw(meta, config.source, config.root, store.ids)
+    seen = pretraining_saw(meta, config.source, config.root, store.ids, store.splits)
     overlap = sum(store.ids[i] in seen for i in split.test)
     if overlap:
         raise SslsegError(
@@ -240,10 +244,12 @@ def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
         import yaml
 
         current = config_to_dict(config)
+        current.pop("progress")  # shows a run, changes nothing in it
         defaults = config_to_dict(FinetuneConfig())
         # a key added after the run was made counts as unchanged while it keeps its default
         old = {k: v for k, v in current.items() if v == defaults.get(k)}
         old.update(yaml.safe_load(saved.read_text()))
+        old.pop("progress", None)
         if old != current:
             raise SslsegError(
                 f"{run.root}: this folder holds a run with another config; "
@@ -251,8 +257,12 @@ def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
             )
 
 
-def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
-    """Train, keep the best-validation weights, evaluate on the test set, write the run."""
+def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, Any]:
+    """Train, keep the best-validation weights, evaluate on the test set, write the run.
+
+    ``progress`` overrides ``config.progress`` when given.
+    """
+    progress = config.progress if progress is None else progress
     device = pick_device(config.device)
     run = RunDir(Path(config.out))
     if run.finished:
@@ -260,10 +270,17 @@ def finetune(config: FinetuneConfig, progress: bool = True) -> dict[str, Any]:
         return run.read_json("results.json")
     # Validate everything (data, encoder) before the run folder exists: nothing half-written.
     store = open_finetune_store(config, progress)
-    split = make_split(
-        store.ids, config.dev_fraction, config.seed, config.test_fraction, config.val_fraction
+    split = store_split(
+        store.ids,
+        store.splits,
+        store.groups,
+        config.dev_fraction,
+        config.seed,
+        config.test_fraction,
+        config.val_fraction,
+        tuple(config.test_splits),
+        config.train_fraction,
     )
-    split = train_subset(split, config.train_fraction, config.seed)
     if not config.transductive:
         _check_unseen(config, store, split)
     with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
