@@ -1,0 +1,87 @@
+"""torchvision's Mask R-CNN on a ResNet-18/50 + FPN whose body is an sslseg encoder.
+
+The body is the exported torchvision ResNet (``random``, ``imagenet`` or an ``encoder.pt``),
+so the same weights that go into the U-Net go here. Batch norm: frozen (running statistics
+and affine kept, as Detectron2's ``FrozenBN`` for pretrained bodies) for ``imagenet`` and
+exported encoders; a random body keeps training batch norm, since frozen identity statistics
+leave it unnormalised. Images are fed at their store side (``min_size = max_size = side``),
+with anchors scaled to it: Detectron2's 32-512 px at 800 px become ``side / 25`` .. ``side / 1.6``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.ops import FrozenBatchNorm2d
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from sslseg.backbones import ARCHS, build_resnet, encoder_weights
+from sslseg.errors import SslsegError
+
+RETURN_LAYERS = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
+WIDTHS = {"resnet18": (64, 128, 256, 512), "resnet50": (256, 512, 1024, 2048)}
+
+
+def freeze_batch_norm(module: nn.Module) -> nn.Module:
+    """Every ``BatchNorm2d`` replaced by a ``FrozenBatchNorm2d`` with its statistics."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen.weight.copy_(child.weight.detach())
+            frozen.bias.copy_(child.bias.detach())
+            frozen.running_mean.copy_(child.running_mean)
+            frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen)
+        else:
+            freeze_batch_norm(child)
+    return module
+
+
+def anchor_sizes(side: int) -> tuple[tuple[int], ...]:
+    """One anchor size per FPN level, Detectron2's 32..512 at 800 px scaled to ``side``."""
+    return tuple((max(4, round(s * side / 800)),) for s in (32, 64, 128, 256, 512))
+
+
+def build_mask_rcnn(
+    arch: str = "resnet18",
+    encoder: str | Path | None = "random",
+    side: int = 256,
+    detections_per_image: int = 100,
+    rois_per_image: int = 512,
+) -> MaskRCNN:
+    """Mask R-CNN (2 classes: background, foreground) on the encoder ``encoder``."""
+    if arch not in ARCHS:
+        raise SslsegError(f"config: arch: unknown architecture '{arch}' ({', '.join(ARCHS)})")
+    body = build_resnet(arch, "imagenet")
+    state = encoder_weights(arch, encoder)
+    if state is not None:
+        missing, unexpected = body.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise SslsegError(
+                f"{encoder}: weights do not fit {arch} (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]})"
+            )
+        freeze_batch_norm(body)
+    backbone = BackboneWithFPN(
+        body, RETURN_LAYERS, list(WIDTHS[arch]), 256, extra_blocks=LastLevelMaxPool()
+    )
+    anchors = AnchorGenerator(anchor_sizes(side), ((0.5, 1.0, 2.0),) * 5)
+    return MaskRCNN(
+        backbone,
+        num_classes=2,
+        min_size=side,
+        max_size=side,
+        rpn_anchor_generator=anchors,
+        box_detections_per_img=detections_per_image,
+        box_batch_size_per_image=rois_per_image,
+    )
+
+
+def body_state_dict(model: MaskRCNN) -> dict[str, torch.Tensor]:
+    """The ResNet body's weights (torchvision names), e.g. to compare with the encoder file."""
+    return dict(model.backbone.body.state_dict())

@@ -1,0 +1,425 @@
+"""``sslseg detect``: Mask R-CNN fine-tuning and COCO AP on a segmentation store.
+
+The run follows ``finetune``'s conventions: the store's images at ``side``; the split of the
+layout (Roboflow's folders) or the seeded random split of :func:`sslseg.data.splits.make_split`;
+instances from connected components of the binary masks or from instance label maps; SGD with
+momentum (Detectron2's defaults scaled to the batch: lr 0.02 at 16 images -> 0.005 at 4), a
+linear warm-up and a 10x drop at 3/4 of the epochs; horizontal flips. After every epoch the
+validation mask AP picks ``best.pt``; ``last.pt`` holds the whole state, so a killed run
+resumes. Every random draw of an epoch (batch order, flips, the RPN / ROI samplers, which use
+torch's global generator) is seeded by ``(seed, epoch)``, so the resumed run ends identical to an
+uninterrupted one.
+
+The test set gets pycocotools' box and mask AP / AP50 / AP75 and the dataset-level IoU of the
+union of predicted masks (score >= 0.5), the U-Net's figure; ``test_per_image.csv`` holds each
+image's union-mask tp / fp / fn for paired comparisons, ``instances.png`` the predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sslseg.backbones import seeded
+from sslseg.config import config_to_dict, require
+from sslseg.data.sources import make_source
+from sslseg.data.splits import Split, pretraining_saw, store_split
+from sslseg.data.store import Store, build_store
+from sslseg.det import coco
+from sslseg.det.instances import INSTANCE_RULES, boxes_of, instance_maps, instances_of
+from sslseg.det.model import build_mask_rcnn
+from sslseg.devices import pick_device
+from sslseg.errors import SslsegError
+from sslseg.runs import RunDir, atomic_write_text
+
+SCORE_THRESHOLD = 0.5  # a predicted instance counts in the union mask from this score
+
+
+@dataclass
+class DetectConfig:
+    """Settings of one Mask R-CNN run (defaults: a CPU budget on 256-px PV tiles)."""
+
+    source: str = "sample"
+    root: str = ""
+    source_options: dict[str, Any] = field(default_factory=dict)
+    side: int = 256
+    resize: str = "squash"
+    instances: str = "auto"  # components of the binary mask, or the ids of an instance map
+    min_area: int = 16  # px at side: smaller components / ids are not instances
+    detections_per_image: int = 100  # kept per image at test time (DSB nuclei: 300)
+    rois_per_image: int = 512  # proposals sampled per image for the box/mask heads (Detectron2)
+    arch: str = "resnet18"
+    encoder: str = "random"
+    dev_fraction: float = 0.8
+    train_fraction: float = 1.0
+    test_fraction: float = 0.2
+    val_fraction: float = 0.1
+    test_splits: list[str] = field(default_factory=lambda: ["test"])  # layout splits tested on
+    epochs: int = 12
+    batch_size: int = 4
+    lr: float = 0.005
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: str = "flip"
+    seed: int = 0
+    device: str = "auto"
+    out: str = "runs/detect"
+    cache: str = ""
+    figures: int = 6
+    progress: bool = True
+    transductive: bool = False
+
+    def __post_init__(self) -> None:
+        require(
+            self.side % 32 == 0 and self.side > 0,
+            "side",
+            f"{self.side} is not a positive multiple of 32 (the FPN halves it 5 times)",
+        )
+        require(
+            self.instances in ("auto", *INSTANCE_RULES),
+            "instances",
+            f"'{self.instances}' is not one of auto, {', '.join(INSTANCE_RULES)}",
+        )
+        require(
+            self.detections_per_image >= 1,
+            "detections_per_image",
+            f"{self.detections_per_image} must be at least 1",
+        )
+        require(self.min_area >= 1, "min_area", f"{self.min_area} must be at least 1")
+        require(self.epochs >= 1, "epochs", f"{self.epochs} must be at least 1")
+        require(self.batch_size >= 1, "batch_size", f"{self.batch_size} must be at least 1")
+        require(self.lr > 0, "lr", f"{self.lr} must be positive")
+        require(
+            self.augment in ("none", "flip"), "augment", f"'{self.augment}' is not none or flip"
+        )
+        require(
+            0 < self.train_fraction <= 1, "train_fraction", f"{self.train_fraction} not in (0, 1]"
+        )
+        bad = set(self.test_splits) - {"val", "test"}
+        require(not bad, "test_splits", f"{sorted(bad)} are not layout splits (val, test)")
+
+
+def instance_rule(config: DetectConfig) -> str:
+    """``components`` or ``map``: ``auto`` reads instance maps where the masks are ids."""
+    if config.instances != "auto":
+        return config.instances
+    masks = str(config.source_options.get("masks", ""))
+    return "map" if config.source == "coco" or masks == "instances" else "components"
+
+
+@dataclass
+class DetectionData:
+    """A store with each image's instances at the store side."""
+
+    store: Store
+    masks: list[np.ndarray]  # K x S x S bool per image
+    boxes: list[np.ndarray]  # K x 4 per image
+
+    def target(self, i: int, flip: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Image ``i`` as Mask R-CNN wants it: float CHW in [0, 1] and its target dict."""
+        image = torch.from_numpy(np.array(self.store.images[i])).permute(2, 0, 1).float() / 255
+        masks = self.masks[i]
+        if flip:
+            image, masks = image.flip(-1), masks[:, :, ::-1]
+        boxes = boxes_of(masks) if flip else self.boxes[i]
+        return image, {
+            "boxes": torch.from_numpy(np.ascontiguousarray(boxes)).reshape(-1, 4),
+            "labels": torch.ones(len(masks), dtype=torch.int64),
+            "masks": torch.from_numpy(np.ascontiguousarray(masks)).to(torch.uint8),
+        }
+
+
+def load_detection_data(config: DetectConfig, progress: bool) -> DetectionData:
+    """The store of ``config`` and the instances of every image (one error lists bad files)."""
+    source = make_source(config.source, config.root or None, **config.source_options)
+    if not source.has_masks:
+        raise SslsegError(f"config: source: '{config.source}' has no masks to take instances from")
+    cache = Path(config.cache) if config.cache else None
+    store = build_store(source, config.side, config.resize, cache, progress=progress)
+    rule = instance_rule(config)
+    ids = instance_maps(source, store, config.resize) if rule == "map" else None
+    masks = [
+        instances_of(rule, store.masks[i], None if ids is None else ids[i], config.min_area)
+        for i in range(len(store))
+    ]
+    return DetectionData(store, masks, [boxes_of(m) for m in masks])
+
+
+def detection_split(config: DetectConfig, store: Store) -> Split:
+    """The split of :func:`sslseg.data.splits.store_split`, as ``finetune`` uses it."""
+    return store_split(
+        store.ids,
+        store.splits,
+        store.groups,
+        config.dev_fraction,
+        config.seed,
+        config.test_fraction,
+        config.val_fraction,
+        tuple(config.test_splits),
+        config.train_fraction,
+    )
+
+
+def _check_unseen(config: DetectConfig, store: Store, split: Split) -> None:
+    sidecar = Path(config.encoder).with_suffix(".json")
+    if config.transductive or config.encoder in ("random", "imagenet") or not sidecar.is_file():
+        return
+    seen = pretraining_saw(
+        json.loads(sidecar.read_text()), config.source, config.root, store.ids, store.splits
+    )
+    overlap = sum(store.ids[i] in seen for i in split.test)
+    if overlap:
+        raise SslsegError(
+            f"{config.encoder}: was pretrained on {overlap} of the {len(split.test)} test images "
+            "(pretrain without them, or set transductive=true)"
+        )
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
+
+
+def lr_factor(step: int, warmup: int, drop_at: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then 1, then 0.1 from ``drop_at``."""
+    if step < warmup:
+        return 0.001 + (1 - 0.001) * step / warmup
+    return 0.1 if step >= drop_at else 1.0
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    data: DetectionData,
+    rows: np.ndarray,
+    device: torch.device,
+    batch_size: int = 4,
+) -> list[dict[str, np.ndarray]]:
+    """Boxes, scores and binary masks (prob > 0.5) of ``rows``, in order."""
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        images = [
+            data.target(int(i), False)[0].to(device) for i in rows[start : start + batch_size]
+        ]
+        for pred in model(images):
+            out.append(
+                {
+                    "boxes": pred["boxes"].cpu().numpy(),
+                    "scores": pred["scores"].cpu().numpy(),
+                    "masks": (pred["masks"][:, 0] > 0.5).cpu().numpy(),
+                }
+            )
+    return out
+
+
+def score(
+    data: DetectionData, rows: np.ndarray, preds: list[dict[str, np.ndarray]]
+) -> tuple[dict[str, float], np.ndarray]:
+    """COCO AP of ``preds`` on ``rows`` and per-image union-mask (tp, fp, fn)."""
+    side = data.store.side
+    gt = coco.ground_truth(
+        [data.store.ids[i] for i in rows],
+        [data.masks[i] for i in rows],
+        [data.boxes[i] for i in rows],
+        side,
+    )
+    results, counts = [], np.zeros((len(rows), 3), np.int64)
+    for j, (i, p) in enumerate(zip(rows, preds)):
+        results += coco.detections(j + 1, p["boxes"], p["scores"], p["masks"])
+        truth = data.masks[i].any(0)
+        kept = p["masks"][p["scores"] >= SCORE_THRESHOLD]
+        union = kept.any(0) if len(kept) else np.zeros_like(truth)
+        counts[j] = ((union & truth).sum(), (union & ~truth).sum(), (~union & truth).sum())
+    metrics = coco.average_precision(gt, results)
+    tp, fp, fn = counts.sum(0)
+    metrics["union_iou"] = float(tp / max(tp + fp + fn, 1))
+    return metrics, counts
+
+
+def detect(config: DetectConfig) -> dict[str, Any]:
+    """Train Mask R-CNN, keep the best-validation weights, score the test set, write the run."""
+    run = RunDir(Path(config.out))
+    if run.finished:
+        _check_same(run, config)
+        return run.read_json("results.json")
+    data = load_detection_data(config, config.progress)
+    split = detection_split(config, data.store)
+    _check_unseen(config, data.store, split)
+    with seeded(config.seed):
+        model = build_mask_rcnn(
+            config.arch,
+            config.encoder,
+            config.side,
+            config.detections_per_image,
+            config.rois_per_image,
+        )
+    _check_same(run, config)
+    run.create()
+    run.write_config(config)
+    run.write_json(
+        "split.json",
+        {k: [data.store.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test")},
+    )
+    return _train(config, data, split, model, run)
+
+
+def _check_same(run: RunDir, config: DetectConfig) -> None:
+    saved = run.read_yaml("config.yaml")
+    current = config_to_dict(config)
+    if saved is not None and {k: v for k, v in saved.items() if k != "progress"} != {
+        k: v for k, v in current.items() if k != "progress"
+    }:
+        raise SslsegError(
+            f"{run.root}: this folder holds a run with another config; "
+            "pass a new out= or delete the folder"
+        )
+
+
+def _train(
+    config: DetectConfig, data: DetectionData, split: Split, model: torch.nn.Module, run: RunDir
+) -> dict[str, Any]:
+    device = pick_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    steps = -(-len(split.train) // config.batch_size)
+    warmup, drop_at = min(100, steps * config.epochs // 4), round(0.75 * steps * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, max(warmup, 1), drop_at)
+    )
+    start, best, best_epoch = 0, float("-inf"), 0
+    state = run.load("last.pt")
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
+        run.truncate_log(start)
+    seconds_done = sum(r.get("seconds", 0.0) for r in run.read_log())
+    bar = tqdm(
+        total=config.epochs * steps,
+        initial=start * steps,
+        unit="step",
+        desc="Mask R-CNN",
+        disable=not config.progress,
+        dynamic_ncols=True,
+    )
+    for epoch in range(start, config.epochs):
+        torch.manual_seed(_epoch_seed(config.seed, epoch))  # the RPN / ROI samplers draw here
+        rng = np.random.default_rng(_epoch_seed(config.seed, epoch))
+        order = rng.permutation(split.train)
+        flips = rng.random(len(order)) < 0.5 if config.augment == "flip" else np.zeros(len(order))
+        model.train()
+        tic, losses = time.perf_counter(), []
+        for b in range(steps):
+            rows = order[b * config.batch_size : (b + 1) * config.batch_size]
+            pairs = [
+                data.target(int(i), bool(f)) for i, f in zip(rows, flips[b * config.batch_size :])
+            ]
+            images = [x.to(device) for x, _ in pairs]
+            targets = [{k: v.to(device) for k, v in t.items()} for _, t in pairs]
+            loss = sum(model(images, targets).values())
+            if not torch.isfinite(loss):
+                raise SslsegError(
+                    f"training: loss became {float(loss)} at epoch {epoch + 1}; lower lr"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}")
+        seconds = time.perf_counter() - tic
+        val, _ = score(data, split.val, predict(model, data, split.val, device))
+        if val["mask_ap"] > best:
+            best, best_epoch = val["mask_ap"], epoch + 1
+            run.save("best.pt", {"model": model.state_dict(), "epoch": epoch + 1})
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "val_mask_ap": val["mask_ap"],
+            "val_box_ap": val["box_ap"],
+            "best_epoch": best_epoch,
+            "seconds": round(seconds, 3),
+            "img_s": round(len(split.train) / seconds, 2),
+        }
+        run.append_log(record)
+        run.save(
+            "last.pt",
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "best": best,
+                "best_epoch": best_epoch,
+            },
+        )
+    bar.close()
+    return _test(
+        config,
+        data,
+        split,
+        model,
+        run,
+        device,
+        best_epoch,
+        seconds_done + sum(r["seconds"] for r in run.read_log()[start:]),
+    )
+
+
+def _test(
+    config: DetectConfig,
+    data: DetectionData,
+    split: Split,
+    model: torch.nn.Module,
+    run: RunDir,
+    device: torch.device,
+    best_epoch: int,
+    train_seconds: float,
+) -> dict[str, Any]:
+    from sslseg.det.figures import plot_instances
+
+    model.load_state_dict(run.load("best.pt")["model"])
+    preds = predict(model, data, split.test, device)
+    results, counts = score(data, split.test, preds)
+    results.update(
+        best_epoch=best_epoch,
+        epochs=config.epochs,
+        train_images=len(split.train),
+        test_images=len(split.test),
+        train_seconds=round(train_seconds, 2),
+        test_instances=int(sum(len(data.masks[i]) for i in split.test)),
+    )
+    lines = ["id,tp,fp,fn,instances,predicted"]
+    for j, i in enumerate(split.test):
+        n_pred = int((preds[j]["scores"] >= SCORE_THRESHOLD).sum())
+        lines.append(
+            f"{data.store.ids[i]},{counts[j, 0]},{counts[j, 1]},{counts[j, 2]},"
+            f"{len(data.masks[i])},{n_pred}"
+        )
+    atomic_write_text(run.path("test_per_image.csv"), "\n".join(lines) + "\n")
+    shown = list(range(min(config.figures, len(split.test))))
+    if shown:
+        plot_instances(
+            [data.store.images[split.test[j]] for j in shown],
+            [data.masks[split.test[j]] for j in shown],
+            [preds[j] for j in shown],
+            run.path("instances.png"),
+            SCORE_THRESHOLD,
+        )
+    run.write_json("results.json", results)
+    return results
