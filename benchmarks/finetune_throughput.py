@@ -6,7 +6,8 @@
     (:func:`sslseg.seg.finetune.train_step`: autocast around the forward, BCE in fp32);
 (b) sslseg: batches of indices from the decoded uint8 store, flip augmentation on tensors;
 (c) ceiling: sslseg's model step alone on a batch already in memory.
-Same model (U-Net ResNet-18, random init), side, batch, BCE and Adam 1e-4.
+Same model (U-Net ResNet-18, random init), side, batch, BCE and Adam 1e-4 (sslseg: its fused
+Adam, `sslseg.seg.finetune.build_optimizer`; plain: `torch.optim.Adam` as users write it).
 
 Each measurement runs in a process of its own, ``--repeats`` times interleaved; figures are
 medians, with each side's peak RSS (DataLoader workers apart). For each precision
@@ -33,7 +34,7 @@ from harness import images_per_second, interleaved, report_child, run_child
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD
 from sslseg.data.store import open_store
 from sslseg.devices import pick_device, resolve_precision
-from sslseg.seg.finetune import BatchLoader, flip_batch, train_step
+from sslseg.seg.finetune import BatchLoader, build_optimizer, flip_batch, train_step
 from sslseg.seg.unet import build_unet
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oxford-iiit-pet"
@@ -60,17 +61,19 @@ class PlainPet(Dataset):
         return x, torch.from_numpy((trimap != 2).astype(np.uint8))
 
 
-def _model(device: torch.device):
+def _model(device: torch.device, plain: bool):
     torch.manual_seed(0)
     model = build_unet("resnet18").to(device, memory_format=torch.channels_last)
-    return model, torch.optim.Adam(model.parameters(), lr=1e-4)
+    if plain:  # as smp's examples write it
+        return model, torch.optim.Adam(model.parameters(), lr=1e-4)
+    return model, build_optimizer(model, 1e-4)
 
 
 def measure_one(args) -> None:
     """Child process: one pipeline at one precision; prints its figure and peak RSS."""
     device = pick_device(args.device)
     precision = resolve_precision(device, args.precision)
-    model, optimizer = _model(device)
+    model, optimizer = _model(device, plain=args.only == "plain")
     cl = torch.channels_last
     if args.only == "plain":
         loader = DataLoader(
