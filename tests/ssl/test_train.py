@@ -248,3 +248,17 @@ def test_pretraining_leaves_out_the_fine_tuning_test_set_of_its_seed():
     assert command.export_meta(cfg)["holdout"] == {"fraction": 0.2, "seed": 4}
     everything = load_config(command.PretrainConfig, None, ["source=sample", "transductive=true"])
     assert command.training_store(everything, store) is store
+
+
+def test_every_loop_setting_comes_from_the_pretrain_config():
+    import dataclasses
+
+    from sslseg.ssl.command import PretrainConfig, train_settings
+    from sslseg.ssl.train import TrainSettings
+
+    loop_only = {"check_every"}  # the loop's own, not a user key
+    config = {f.name for f in dataclasses.fields(PretrainConfig)}
+    missing = {f.name for f in dataclasses.fields(TrainSettings)} - config - loop_only
+    assert not missing, f"TrainSettings fields no PretrainConfig key sets: {missing}"
+    s = train_settings(PretrainConfig(epochs=3, lr=0.2, momentum=0.8, compile=True))
+    assert (s.epochs, s.lr, s.momentum, s.compile) == (3, 0.2, 0.8, True)

@@ -283,24 +283,16 @@ def open_pretraining_store(cfg: PretrainConfig, rank: int = 0, world_size: int =
 
 
 def train_settings(cfg: PretrainConfig) -> Any:
-    """The training loop's settings of ``cfg``."""
+    """The training loop's settings of ``cfg``: every ``TrainSettings`` field that the config
+    also has, by name, so a setting is declared once in ``PretrainConfig`` and never copied
+    field by field (the loop's own, e.g. ``check_every``, keep their defaults)."""
+    import dataclasses
+
     from sslseg.ssl.train import TrainSettings
 
-    return TrainSettings(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        optimizer=cfg.optimizer,
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-        warmup_epochs=cfg.warmup_epochs,
-        seed=cfg.seed,
-        device=cfg.device,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        compile=cfg.compile,
-        progress=cfg.progress,
-    )
+    names = {f.name for f in dataclasses.fields(PretrainConfig)}
+    shared = [f.name for f in dataclasses.fields(TrainSettings) if f.name in names]
+    return TrainSettings(**{name: getattr(cfg, name) for name in shared})
 
 
 def main(argv: list[str] | None = None) -> int:
