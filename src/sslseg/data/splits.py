@@ -199,6 +199,25 @@ def pretraining_saw(
     return set(ids) if rows is None else {ids[i] for i in rows}
 
 
+def refuse_seen_test_images(
+    encoder: str, source: str, root: str, ids: list[str], splits: list[str], test: np.ndarray
+) -> None:
+    """Raise if the encoder file ``encoder`` (its ``encoder.json``) was pretrained on any of
+    the ``test`` rows; ``random``, ``imagenet`` and encoders without a sidecar pass."""
+    import json
+
+    sidecar = Path(encoder).with_suffix(".json")
+    if encoder in ("random", "imagenet") or not sidecar.is_file():
+        return
+    seen = pretraining_saw(json.loads(sidecar.read_text()), source, root, ids, splits)
+    overlap = sum(ids[i] in seen for i in test)
+    if overlap:
+        raise SslsegError(
+            f"{encoder}: was pretrained on {overlap} of the {len(test)} test images "
+            "(pretrain with this seed's hold-out, or set transductive=true)"
+        )
+
+
 def _same_root(a: str, b: str) -> bool:
     if not a or not b:
         return a == b

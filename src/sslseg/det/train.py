@@ -17,7 +17,6 @@ image's union-mask tp / fp / fn for paired comparisons, ``instances.png`` the pr
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from sslseg.backbones import seeded
 from sslseg.config import config_to_dict, require
 from sslseg.data.sources import make_source
-from sslseg.data.splits import Split, pretraining_saw, store_split
+from sslseg.data.splits import Split, refuse_seen_test_images, store_split
 from sslseg.data.store import Store, build_store
 from sslseg.det import coco
 from sslseg.det.instances import INSTANCE_RULES, boxes_of, instance_maps, instances_of
@@ -168,21 +167,6 @@ def detection_split(config: DetectConfig, store: Store) -> Split:
     )
 
 
-def _check_unseen(config: DetectConfig, store: Store, split: Split) -> None:
-    sidecar = Path(config.encoder).with_suffix(".json")
-    if config.transductive or config.encoder in ("random", "imagenet") or not sidecar.is_file():
-        return
-    seen = pretraining_saw(
-        json.loads(sidecar.read_text()), config.source, config.root, store.ids, store.splits
-    )
-    overlap = sum(store.ids[i] in seen for i in split.test)
-    if overlap:
-        raise SslsegError(
-            f"{config.encoder}: was pretrained on {overlap} of the {len(split.test)} test images "
-            "(pretrain without them, or set transductive=true)"
-        )
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
 
@@ -252,7 +236,11 @@ def detect(config: DetectConfig) -> dict[str, Any]:
         return run.read_json("results.json")
     data = load_detection_data(config, config.progress)
     split = detection_split(config, data.store)
-    _check_unseen(config, data.store, split)
+    if not config.transductive:
+        store = data.store
+        refuse_seen_test_images(
+            config.encoder, config.source, config.root, store.ids, store.splits, split.test
+        )
     with seeded(config.seed):
         model = build_mask_rcnn(
             config.arch,

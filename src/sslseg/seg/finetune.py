@@ -9,7 +9,6 @@ and metrics as an uninterrupted one.
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, seeded
 from sslseg.config import PRECISIONS, config_to_dict, require
-from sslseg.data.splits import Split, pretraining_saw, store_split
+from sslseg.data.splits import Split, refuse_seen_test_images, store_split
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
@@ -229,21 +228,6 @@ def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
     return store
 
 
-def _check_unseen(config: FinetuneConfig, store: Store, split: Split) -> None:
-    """Refuse an encoder that was pretrained on any of this run's test images."""
-    sidecar = Path(config.encoder).with_suffix(".json")
-    if config.encoder in ("random", "imagenet") or not sidecar.is_file():
-        return
-    meta = json.loads(sidecar.read_text())
-    seen = pretraining_saw(meta, config.source, config.root, store.ids, store.splits)
-    overlap = sum(store.ids[i] in seen for i in split.test)
-    if overlap:
-        raise SslsegError(
-            f"{config.encoder}: was pretrained on {overlap} of the {len(split.test)} test "
-            "images (pretrain with this seed's hold-out, or set transductive=true)"
-        )
-
-
 def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
     saved = run.path("config.yaml")
     if saved.is_file():
@@ -288,7 +272,9 @@ def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, 
         config.train_fraction,
     )
     if not config.transductive:
-        _check_unseen(config, store, split)
+        refuse_seen_test_images(
+            config.encoder, config.source, config.root, store.ids, store.splits, split.test
+        )
     with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
         model = build_unet(config.arch, config.encoder)
     _check_resumable(run, config)
