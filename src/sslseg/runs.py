@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from sslseg.config import config_to_dict
+from sslseg.errors import SslsegError
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -96,6 +97,29 @@ class RunDir:
     def read_yaml(self, name: str) -> Any | None:
         path = self.path(name)
         return yaml.safe_load(path.read_text()) if path.is_file() else None
+
+    def check_same_config(self, config: Any, ignore: tuple[str, ...] = ("progress",)) -> None:
+        """Refuse a folder whose saved ``config.yaml`` differs from ``config`` (a dataclass).
+
+        Keys in ``ignore`` change nothing in a run (progress bars). A key added to the
+        dataclass after the run was made counts as unchanged while it keeps its default, so
+        old runs resume.
+        """
+        saved = self.read_yaml("config.yaml")
+        if saved is None:
+            return
+        current = config_to_dict(config)
+        defaults = config_to_dict(type(config)())
+        old = {k: v for k, v in current.items() if v == defaults.get(k)}
+        old.update(saved)
+        for key in ignore:
+            old.pop(key, None)
+            current.pop(key, None)
+        if old != current:
+            raise SslsegError(
+                f"{self.root}: this folder holds a run with another config; "
+                "pass a new out= or delete the folder"
+            )
 
     @property
     def finished(self) -> bool:

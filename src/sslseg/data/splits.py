@@ -158,6 +158,23 @@ def store_split(
     return train_subset(split, train_fraction, seed)
 
 
+def split_for(store: Any, config: Any) -> Split:
+    """:func:`store_split` of a store (``ids``, ``splits``, ``groups``) under a downstream
+    run's config (``dev_fraction``, ``seed``, ``test_fraction``, ``val_fraction``,
+    ``test_splits``, ``train_fraction``: the keys ``finetune`` and ``detect`` share)."""
+    return store_split(
+        store.ids,
+        store.splits,
+        store.groups,
+        config.dev_fraction,
+        config.seed,
+        config.test_fraction,
+        config.val_fraction,
+        tuple(config.test_splits),
+        config.train_fraction,
+    )
+
+
 #: Sources that ship a standard test split, and the split names that contain its images.
 #: Pretraining on any other split of these needs no hold-out of its own.
 TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}

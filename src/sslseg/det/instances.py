@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from sslseg.data.sources import Source
-from sslseg.data.store import Store, _crop
+from sslseg.data.store import Store, crop_to_rule
 from sslseg.errors import SslsegError
 
 INSTANCE_RULES = ("components", "map")
@@ -47,7 +47,7 @@ def boxes_of(masks: np.ndarray) -> np.ndarray:
 
 def resize_ids(ids: np.ndarray, side: int, rule: str) -> np.ndarray:
     """A label map at ``side`` by nearest neighbour (ids are names, never averaged)."""
-    ids = _crop(ids, rule)
+    ids = crop_to_rule(ids, rule)
     return cv2.resize(ids.astype(np.int32), (side, side), interpolation=cv2.INTER_NEAREST)
 
 

@@ -28,9 +28,9 @@ import torch
 from tqdm import tqdm
 
 from sslseg.backbones import seeded
-from sslseg.config import config_to_dict, require
+from sslseg.config import require
 from sslseg.data.sources import make_source
-from sslseg.data.splits import Split, refuse_seen_test_images, store_split
+from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, build_store
 from sslseg.det import coco
 from sslseg.det.instances import INSTANCE_RULES, boxes_of, instance_maps, instances_of
@@ -152,21 +152,6 @@ def load_detection_data(config: DetectConfig, progress: bool) -> DetectionData:
     return DetectionData(store, masks, [boxes_of(m) for m in masks])
 
 
-def detection_split(config: DetectConfig, store: Store) -> Split:
-    """The split of :func:`sslseg.data.splits.store_split`, as ``finetune`` uses it."""
-    return store_split(
-        store.ids,
-        store.splits,
-        store.groups,
-        config.dev_fraction,
-        config.seed,
-        config.test_fraction,
-        config.val_fraction,
-        tuple(config.test_splits),
-        config.train_fraction,
-    )
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0])
 
@@ -232,10 +217,10 @@ def detect(config: DetectConfig) -> dict[str, Any]:
     """Train Mask R-CNN, keep the best-validation weights, score the test set, write the run."""
     run = RunDir(Path(config.out))
     if run.finished:
-        _check_same(run, config)
+        run.check_same_config(config)
         return run.read_json("results.json")
     data = load_detection_data(config, config.progress)
-    split = detection_split(config, data.store)
+    split = split_for(data.store, config)
     if not config.transductive:
         store = data.store
         refuse_seen_test_images(
@@ -249,7 +234,7 @@ def detect(config: DetectConfig) -> dict[str, Any]:
             config.detections_per_image,
             config.rois_per_image,
         )
-    _check_same(run, config)
+    run.check_same_config(config)
     run.create()
     run.write_config(config)
     run.write_json(
@@ -257,18 +242,6 @@ def detect(config: DetectConfig) -> dict[str, Any]:
         {k: [data.store.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test")},
     )
     return _train(config, data, split, model, run)
-
-
-def _check_same(run: RunDir, config: DetectConfig) -> None:
-    saved = run.read_yaml("config.yaml")
-    current = config_to_dict(config)
-    if saved is not None and {k: v for k, v in saved.items() if k != "progress"} != {
-        k: v for k, v in current.items() if k != "progress"
-    }:
-        raise SslsegError(
-            f"{run.root}: this folder holds a run with another config; "
-            "pass a new out= or delete the folder"
-        )
 
 
 def _train(
@@ -295,7 +268,6 @@ def _train(
         scheduler.load_state_dict(state["scheduler"])
         start, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
         run.truncate_log(start)
-    seconds_done = sum(r.get("seconds", 0.0) for r in run.read_log())
     bar = tqdm(
         total=config.epochs * steps,
         initial=start * steps,
@@ -365,7 +337,7 @@ def _train(
         run,
         device,
         best_epoch,
-        seconds_done + sum(r["seconds"] for r in run.read_log()[start:]),
+        sum(r["seconds"] for r in run.read_log()),  # every epoch, before a resume too
     )
 
 

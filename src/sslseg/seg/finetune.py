@@ -21,8 +21,8 @@ from torch import nn
 from tqdm import tqdm
 
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, seeded
-from sslseg.config import PRECISIONS, config_to_dict, require
-from sslseg.data.splits import Split, refuse_seen_test_images, store_split
+from sslseg.config import PRECISIONS, require
+from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
@@ -228,25 +228,6 @@ def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
     return store
 
 
-def _check_resumable(run: RunDir, config: FinetuneConfig) -> None:
-    saved = run.path("config.yaml")
-    if saved.is_file():
-        import yaml
-
-        current = config_to_dict(config)
-        current.pop("progress")  # shows a run, changes nothing in it
-        defaults = config_to_dict(FinetuneConfig())
-        # a key added after the run was made counts as unchanged while it keeps its default
-        old = {k: v for k, v in current.items() if v == defaults.get(k)}
-        old.update(yaml.safe_load(saved.read_text()))
-        old.pop("progress", None)
-        if old != current:
-            raise SslsegError(
-                f"{run.root}: this folder holds a run with another config; "
-                "pass a new out= or delete the folder"
-            )
-
-
 def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, Any]:
     """Train, keep the best-validation weights, evaluate on the test set, write the run.
 
@@ -256,28 +237,18 @@ def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, 
     device = pick_device(config.device)
     run = RunDir(Path(config.out))
     if run.finished:
-        _check_resumable(run, config)
+        run.check_same_config(config)
         return run.read_json("results.json")
     # Validate everything (data, encoder) before the run folder exists: nothing half-written.
     store = open_finetune_store(config, progress)
-    split = store_split(
-        store.ids,
-        store.splits,
-        store.groups,
-        config.dev_fraction,
-        config.seed,
-        config.test_fraction,
-        config.val_fraction,
-        tuple(config.test_splits),
-        config.train_fraction,
-    )
+    split = split_for(store, config)
     if not config.transductive:
         refuse_seen_test_images(
             config.encoder, config.source, config.root, store.ids, store.splits, split.test
         )
     with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
         model = build_unet(config.arch, config.encoder)
-    _check_resumable(run, config)
+    run.check_same_config(config)
     run.create()
     run.write_config(config)
     run.write_json(

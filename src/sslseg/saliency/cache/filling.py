@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from sslseg.data.store import crop_to_rule
 from sslseg.errors import SslsegError
 from sslseg.saliency.batch import SaliencyResult, _init_worker, analyse
 from sslseg.saliency.cache.format import SOURCE_SIDE, SaliencyCache, default_folder
@@ -68,21 +69,11 @@ def analyse_seeded(rgb: np.ndarray, scale: int = 1, threshold: float = THRESHOLD
     return analyse(rgb, scale=scale, threshold=threshold)
 
 
-def _crop(image: np.ndarray, rule: str) -> np.ndarray:
-    # the store's crop (sslseg.data.store.resize_image): centre square for "center-crop"
-    if rule == "center-crop":
-        h, w = image.shape[:2]
-        s = min(h, w)
-        top, left = (h - s) // 2, (w - s) // 2
-        image = image[top : top + s, left : left + s]
-    return image
-
-
 def working_image(
     source: np.ndarray, rows: int, rule: str = "squash", source_side: int = SOURCE_SIDE
 ) -> np.ndarray:
     """The copy of ``source`` saliency is computed on (module docstring, step 1)."""
-    img = _crop(np.asarray(source), rule)
+    img = crop_to_rule(np.asarray(source), rule)
     h, w = img.shape[:2]
     longest = max(h, w)
     target = max(min(longest, source_side), rows)
