@@ -49,7 +49,9 @@ refused), the sslseg run folder (resumed from its last epoch by ``pretrain_encod
 lightly part's per-epoch checkpoint (resumed at the next epoch; its DataLoader's draws after a
 resume differ from an uninterrupted run), and one ``<part>.json`` per finished part, which a
 rerun reads instead of training again (delete it to redo that part). ``*_s`` is the wall time
-of the training epochs (the loop, data loading included; checkpoint writes and evaluation not).
+of the training epochs (the loop, data loading included; checkpoint writes and evaluation not);
+``median_epoch_s`` the median epoch, which a moment of contention on a shared machine leaves
+alone.
 The last line is::
 
     method=… epochs=… sslseg_knn=… lightly_knn=… random_knn=… sslseg_linear=… lightly_linear=…
@@ -145,7 +147,7 @@ def test_store(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------- (a) sslseg
 
 
-def run_sslseg(args: argparse.Namespace, root: Path, folder: Path) -> tuple[Path, float]:
+def run_sslseg(args: argparse.Namespace, root: Path, folder: Path) -> tuple[Path, list[float]]:
     from sslseg.ssl.command import PretrainConfig, pretrain_encoder
 
     run_dir = folder / "sslseg-run"
@@ -172,8 +174,7 @@ def run_sslseg(args: argparse.Namespace, root: Path, folder: Path) -> tuple[Path
         progress=args.progress,
     )
     encoder = pretrain_encoder(cfg)
-    seconds = sum(float(r["seconds"]) for r in RunDir(run_dir).read_log())
-    return encoder, seconds
+    return encoder, [float(r["seconds"]) for r in RunDir(run_dir).read_log()]
 
 
 # ---------------------------------------------------------------- (b) lightly
@@ -347,7 +348,7 @@ class PilImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(np.asarray(self.images[i])))
 
 
-def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[Path, float]:
+def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[Path, list[float]]:
     run = RunDir(folder / "lightly-run").create()
     device = pick_device(args.device)
     precision = resolve_precision(device, args.precision)
@@ -366,13 +367,13 @@ def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[P
     total = steps_per_epoch * args.epochs
     warmup = min(total, round(args.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(warmup, total))
-    start, seconds = 0, 0.0
+    start, seconds = 0, []
     ckpt = run.load("checkpoint.pt")
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        start, seconds = int(ckpt["epoch"]), float(ckpt["seconds"])
+        start, seconds = int(ckpt["epoch"]), list(ckpt["epoch_seconds"])
     generator = torch.Generator()
     loader = torch.utils.data.DataLoader(
         PilImages(np.asarray(store.images), lightly_transform(args.method, args.side)),
@@ -401,10 +402,10 @@ def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[P
             optimizer.step()
             scheduler.step()
             loss_sum += float(loss.detach())
-        seconds += time.perf_counter() - tic
+        seconds.append(time.perf_counter() - tic)
         print(
             f"lightly {args.method} epoch {epoch + 1}/{args.epochs} "
-            f"loss {loss_sum / steps_per_epoch:.4f} ({seconds:.0f} s)",
+            f"loss {loss_sum / steps_per_epoch:.4f} ({sum(seconds):.0f} s)",
             flush=True,
         )
         run.save(
@@ -414,7 +415,7 @@ def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[P
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch + 1,
-                "seconds": seconds,
+                "epoch_seconds": seconds,
             },
         )
     meta = {"arch": args.arch, "stem": args.stem, "method": f"lightly-{args.method}"}
@@ -505,14 +506,19 @@ def main() -> None:
             continue
         if part not in parts:
             continue
-        seconds = 0.0
+        seconds: list[float] = []
         if part == "sslseg":
             spec, seconds = run_sslseg(args, root, folder)
         elif part == "lightly":
             spec, seconds = run_lightly(args, store, folder)
         else:
             spec = "random"
-        row = {**evaluate(str(spec), args, bank, test), "seconds": seconds}
+        row = {
+            **evaluate(str(spec), args, bank, test),
+            "seconds": sum(seconds),
+            # robust to a moment of contention on a shared machine: epochs x median epoch
+            "median_epoch_s": float(np.median(seconds)) if seconds else 0.0,
+        }
         atomic_write_text(done, json.dumps(row, indent=1))
         results[part] = row
         print(f"{part}: {json.dumps(row)}", flush=True)
@@ -531,6 +537,10 @@ def main() -> None:
         f"lightly_knn={li['knn']:.4f} random_knn={r['knn']:.4f} "
         f"sslseg_linear={s['linear_100']:.4f} lightly_linear={li['linear_100']:.4f} "
         f"sslseg_s={s['seconds']:.1f} lightly_s={li['seconds']:.1f}"
+    )
+    print(
+        f"median_epoch_s: sslseg={s['median_epoch_s']:.2f} lightly={li['median_epoch_s']:.2f} "
+        f"ratio={li['median_epoch_s'] / max(s['median_epoch_s'], 1e-9):.3f}"
     )
 
 
