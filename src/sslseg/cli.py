@@ -1,6 +1,6 @@
 """The ``sslseg`` command: one sub-command per stage of the pipeline.
 
-Every sub-command but ``saliency`` reads ``sslseg NAME [CONFIG.yaml] [key=value ...]`` through
+Every sub-command reads ``sslseg NAME [CONFIG.yaml] [key=value ...]`` through
 the one loader of :mod:`sslseg.config` (``--help`` lists its keys), then calls one function
 with the typed config.
 """

@@ -267,7 +267,14 @@ def require(condition: bool, key: str, message: str) -> None:
         raise SslsegError(f"config: {key}: {message}")
 
 
-def changed_key(old: dict[str, Any], new: dict[str, Any], ignore: set[str] = frozenset()) -> str:
+#: the keys a run may change when it resumes (or when a finished result is reused): they
+#: change where or how visibly it runs, not what it computes. The one rule for every command.
+RESUMABLE_KEYS = frozenset({"device", "compile", "progress", "tensorboard", "out"})
+
+
+def changed_key(
+    old: dict[str, Any], new: dict[str, Any], ignore: frozenset[str] | set[str] = frozenset()
+) -> str:
     """The first key (dotted) whose value differs between two config dicts; "" when none.
 
     A key missing from ``old`` counts as changed: a result made before the key existed is not

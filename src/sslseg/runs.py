@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import yaml
 
-from sslseg.config import config_to_dict
+from sslseg.config import RESUMABLE_KEYS, changed_key, config_to_dict
 from sslseg.errors import SslsegError
 
 
@@ -98,12 +98,12 @@ class RunDir:
         path = self.path(name)
         return yaml.safe_load(path.read_text()) if path.is_file() else None
 
-    def check_same_config(self, config: Any, ignore: tuple[str, ...] = ("progress",)) -> None:
-        """Refuse a folder whose saved ``config.yaml`` differs from ``config`` (a dataclass).
+    def check_same_config(self, config: Any) -> None:
+        """Refuse a folder whose saved ``config.yaml`` differs from ``config`` (a dataclass)
+        in any key but :data:`sslseg.config.RESUMABLE_KEYS`.
 
-        Keys in ``ignore`` change nothing in a run (progress bars). A key added to the
-        dataclass after the run was made counts as unchanged while it keeps its default, so
-        old runs resume.
+        A key added to the dataclass after the run was made counts as unchanged while it
+        keeps its default, so old runs resume.
         """
         saved = self.read_yaml("config.yaml")
         if saved is None:
@@ -112,15 +112,22 @@ class RunDir:
         defaults = config_to_dict(type(config)())
         old = {k: v for k, v in current.items() if v == defaults.get(k)}
         old.update(saved)
-        for key in ignore:
-            old.pop(key, None)
-            current.pop(key, None)
-        if old != current:
+        key = changed_key(old, current, RESUMABLE_KEYS)
+        if key:
             raise SslsegError(
-                f"{self.root}: this folder holds a run with another config; "
+                f"{self.root}: this folder holds a run with another config ({key}: "
+                f"{_dotted(old, key)!r} there, {_dotted(current, key)!r} now); "
                 "pass a new out= or delete the folder"
             )
 
     @property
     def finished(self) -> bool:
         return self.path("results.json").is_file()
+
+
+def _dotted(config: dict[str, Any], key: str) -> Any:
+    """The value at a dotted ``key`` of a nested dict (None where it is missing)."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

@@ -82,3 +82,28 @@ def test_command_bad_input_is_one_line_error(tmp_path):
         command.run(_args(tmp_path))
     with pytest.raises(SslsegError, match="cannot read|not a readable"):
         read_rgb(tmp_path / "missing.png")
+
+
+def test_command_in_the_one_style_and_its_older_forms(tmp_path, capsys):
+    from sslseg.cli import main
+
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), scene(seed=5))
+    src, out = tmp_path / "in", tmp_path / "out"
+    assert main(["saliency", f"images={src}", f"out={out}", "workers=1", "progress=false"]) == 0
+    assert "1 images" in capsys.readouterr().out and (out / "masks" / "a.png").is_file()
+    # positional folders and flags are aliases of the same keys
+    assert main(["saliency", str(src), str(tmp_path / "o2"), "--scale", "2", "--quiet"]) == 0
+    mask = cv2.imread(str(tmp_path / "o2" / "masks" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (180, 240)
+    capsys.readouterr()
+    for argv, key in (
+        ([str(src), "o", "x"], "x: at most two folders"),
+        ([f"images={src}"], "config: images, out"),
+        (["scale=3", f"images={src}", "out=o"], "config: scale"),
+        (["cache=true"], "config: source"),
+    ):
+        assert main(["saliency", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and key in err, err
+    assert not (tmp_path / "o").exists()

@@ -128,7 +128,7 @@ def test_command_runs_resumes_and_refuses_a_changed_config(tmp_path, capsys):
     assert command.main(args) == 0
     assert "already finished" in capsys.readouterr().out
     assert command.main(args[:-1] + ["lr=0.5", "progress=false"]) == 2
-    assert "different config (lr" in capsys.readouterr().err
+    assert "another config (lr" in capsys.readouterr().err
     assert command.main(args + ["--export-only"]) == 0
     assert command.main(args[:-1] + ["optimizer=rmsprop"]) == 2
     assert "optimizer" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from sslseg.backbones import ARCHS, build_resnet, encoder_weights
+from sslseg.backbones import build_resnet, check_arch, encoder_weights
 from sslseg.errors import SslsegError
 
 RETURN_LAYERS = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
@@ -55,8 +55,8 @@ def build_mask_rcnn(
     rois_per_image: int = 512,
 ) -> MaskRCNN:
     """Mask R-CNN (2 classes: background, foreground) on the encoder ``encoder``."""
-    if arch not in ARCHS:
-        raise SslsegError(f"config: arch: unknown architecture '{arch}' ({', '.join(ARCHS)})")
+    # the FPN taps torchvision's layer1..layer4 (RETURN_LAYERS): no timm backbone here
+    check_arch(arch, resnet_only="Mask R-CNN")
     body = build_resnet(arch, "imagenet")
     state = encoder_weights(arch, encoder)
     if state is not None:

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sslseg.backbones import seeded
+from sslseg.backbones import check_arch, seeded
+from sslseg.board import Board
 from sslseg.config import require
 from sslseg.data.sources import make_source
 from sslseg.data.splits import Split, refuse_seen_test_images, split_for
@@ -37,6 +38,7 @@ from sslseg.det.instances import INSTANCE_RULES, boxes_of, instance_maps, instan
 from sslseg.det.model import build_mask_rcnn
 from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
+from sslseg.loop import run_epochs
 from sslseg.runs import RunDir, atomic_write_text
 
 SCORE_THRESHOLD = 0.5  # a predicted instance counts in the union mask from this score
@@ -74,6 +76,7 @@ class DetectConfig:
     cache: str = ""
     figures: int = 6
     progress: bool = True
+    tensorboard: bool = False  # TensorBoard event files in <out>/tensorboard
     transductive: bool = False
 
     def __post_init__(self) -> None:
@@ -104,6 +107,7 @@ class DetectConfig:
         )
         bad = set(self.test_splits) - {"val", "test"}
         require(not bad, "test_splits", f"{sorted(bad)} are not layout splits (val, test)")
+        check_arch(self.arch, resnet_only="Mask R-CNN")  # before any data is read
 
 
 def instance_rule(config: DetectConfig) -> str:
@@ -244,46 +248,57 @@ def detect(config: DetectConfig) -> dict[str, Any]:
     return _train(config, data, split, model, run)
 
 
-def _train(
-    config: DetectConfig, data: DetectionData, split: Split, model: torch.nn.Module, run: RunDir
-) -> dict[str, Any]:
-    device = pick_device(config.device)
-    if device.type == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(
-        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    steps = -(-len(split.train) // config.batch_size)
-    warmup, drop_at = min(100, steps * config.epochs // 4), round(0.75 * steps * config.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, max(warmup, 1), drop_at)
-    )
-    start, best, best_epoch = 0, float("-inf"), 0
-    state = run.load("last.pt")
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start, best, best_epoch = state["epoch"], state["best"], state["best_epoch"]
-        run.truncate_log(start)
-    bar = tqdm(
-        total=config.epochs * steps,
-        initial=start * steps,
-        unit="step",
-        desc="Mask R-CNN",
-        disable=not config.progress,
-        dynamic_ncols=True,
-    )
-    for epoch in range(start, config.epochs):
+class DetectEpochs:
+    """The state of one detection run and its ``train_one_epoch`` (see ``sslseg.loop``)."""
+
+    desc = "Mask R-CNN"
+
+    def __init__(
+        self,
+        config: DetectConfig,
+        data: DetectionData,
+        split: Split,
+        model: torch.nn.Module,
+        run: RunDir,
+        device: torch.device,
+    ) -> None:
+        self.config, self.data, self.split, self.model = config, data, split, model
+        self.run, self.device = run, device
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.SGD(
+            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+        )
+        self.steps_per_epoch = steps = -(-len(split.train) // config.batch_size)
+        warmup, drop_at = min(100, steps * config.epochs // 4), round(0.75 * steps * config.epochs)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: lr_factor(s, max(warmup, 1), drop_at)
+        )
+        self.best, self.best_epoch = float("-inf"), 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+    def train_one_epoch(self, epoch: int, bar: tqdm) -> dict[str, Any]:
+        config, data, model, device = self.config, self.data, self.model, self.device
         torch.manual_seed(_epoch_seed(config.seed, epoch))  # the RPN / ROI samplers draw here
         rng = np.random.default_rng(_epoch_seed(config.seed, epoch))
-        order = rng.permutation(split.train)
+        order = rng.permutation(self.split.train)
         flips = rng.random(len(order)) < 0.5 if config.augment == "flip" else np.zeros(len(order))
         model.train()
         tic, losses = time.perf_counter(), []
-        for b in range(steps):
+        for b in range(self.steps_per_epoch):
             rows = order[b * config.batch_size : (b + 1) * config.batch_size]
             pairs = [
                 data.target(int(i), bool(f)) for i, f in zip(rows, flips[b * config.batch_size :])
@@ -295,40 +310,40 @@ def _train(
                 raise SslsegError(
                     f"training: loss became {float(loss)} at epoch {epoch + 1}; lower lr"
                 )
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            scheduler.step()
+            self.optimizer.step()
+            self.scheduler.step()
             losses.append(loss.item())
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{losses[-1]:.3f}")
         seconds = time.perf_counter() - tic
-        val, _ = score(data, split.val, predict(model, data, split.val, device))
-        if val["mask_ap"] > best:
-            best, best_epoch = val["mask_ap"], epoch + 1
-            run.save("best.pt", {"model": model.state_dict(), "epoch": epoch + 1})
-        record = {
+        val, _ = score(data, self.split.val, predict(model, data, self.split.val, device))
+        if val["mask_ap"] > self.best:
+            self.best, self.best_epoch = val["mask_ap"], epoch + 1
+            self.run.save("best.pt", {"model": model.state_dict(), "epoch": epoch + 1})
+        return {
             "epoch": epoch + 1,
             "train_loss": float(np.mean(losses)),
             "val_mask_ap": val["mask_ap"],
             "val_box_ap": val["box_ap"],
-            "best_epoch": best_epoch,
+            "best_epoch": self.best_epoch,
             "seconds": round(seconds, 3),
-            "img_s": round(len(split.train) / seconds, 2),
+            "img_s": round(len(self.split.train) / seconds, 2),
         }
-        run.append_log(record)
-        run.save(
-            "last.pt",
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "best": best,
-                "best_epoch": best_epoch,
-            },
-        )
-    bar.close()
+
+
+def _train(
+    config: DetectConfig, data: DetectionData, split: Split, model: torch.nn.Module, run: RunDir
+) -> dict[str, Any]:
+    device = pick_device(config.device)
+    if device.type == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    model.to(device)
+    trainer = DetectEpochs(config, data, split, model, run, device)
+    board = Board(run, config.tensorboard)
+    run_epochs(trainer, run, config.epochs, progress=config.progress, board=board)
+    board.close()
     return _test(
         config,
         data,
@@ -336,7 +351,7 @@ def _train(
         model,
         run,
         device,
-        best_epoch,
+        trainer.best_epoch,
         sum(r["seconds"] for r in run.read_log()),  # every epoch, before a resume too
     )
 

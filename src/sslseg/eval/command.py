@@ -163,7 +163,7 @@ def resolve_encoders(cfg: EvaluateConfig, input_side: int) -> list[Encoder]:
     arch = cfg.arch if cfg.arch != AUTO else (archs[0] if len(archs) == 1 else "resnet18")
     stem = cfg.stem if cfg.stem != AUTO else (stems[0] if len(stems) == 1 else AUTO)
     if stem == AUTO:
-        stem = auto_stem(input_side)
+        stem = auto_stem(input_side, arch)
     by_spec = iter(exported)
     encoders = [
         resolve_encoder(s, arch, stem, cfg.seed, input_side) if s in BUILT_IN else next(by_spec)

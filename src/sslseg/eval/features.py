@@ -2,8 +2,9 @@
 
 An encoder spec is a path to an exported ``encoder.pt`` (or a run folder holding one),
 ``random`` (a seeded random initialisation) or ``imagenet`` (torchvision's supervised
-ImageNet weights, the reference row of the paper's Figs. 7, 11 and 12). Features are the
-global-average-pooled output of the last ResNet stage (the "penultimate layer" of §3.4.3),
+ImageNet weights, the reference row of the paper's Figs. 7, 11 and 12; timm's for a timm arch).
+Features are the global-average-pooled output of the last ResNet stage (the "penultimate
+layer" of §3.4.3; a timm arch: its pooled pre-logits features),
 computed under ``torch.no_grad`` in eval mode, so BatchNorm uses its running statistics.
 
 The cache key is (encoder content hash, or ``random``+arch+stem+seed, or ``imagenet``+arch) x
@@ -30,14 +31,16 @@ from torch import nn
 from tqdm import tqdm
 
 from sslseg.backbones import (
-    ARCHS,
-    FEATURE_DIMS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     STEMS,
-    build_resnet,
+    build_backbone,
+    check_arch,
+    feature_dim,
+    imagenet_timm,
     load_backbone,
     seeded,
+    timm_name,
 )
 from sslseg.errors import SslsegError
 
@@ -59,7 +62,7 @@ class Encoder:
 
     @property
     def feature_dim(self) -> int:
-        return FEATURE_DIMS[self.meta["arch"]]
+        return feature_dim(self.meta["arch"], self.model)
 
 
 def file_hash(path: Path) -> str:
@@ -71,8 +74,11 @@ def file_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def auto_stem(input_side: int) -> str:
-    """CIFAR stem for small inputs (SimCLR appendix B.9), ImageNet stem otherwise."""
+def auto_stem(input_side: int, arch: str = "resnet18") -> str:
+    """CIFAR stem for small inputs (SimCLR appendix B.9), ImageNet stem otherwise; a timm
+    arch has its own stem only (``imagenet``)."""
+    if timm_name(arch) is not None:
+        return "imagenet"
     return "cifar" if input_side <= 64 else "imagenet"
 
 
@@ -114,25 +120,24 @@ def resolve_encoder(
     ``arch`` and ``stem`` apply to ``random`` and ``imagenet`` only; an exported encoder
     carries its own in its sidecar. ``stem="auto"`` picks :func:`auto_stem` of ``input_side``.
     """
-    if arch not in ARCHS:
-        raise SslsegError(
-            f"config: arch: unknown architecture '{arch}' (choose from {', '.join(ARCHS)})"
-        )
+    check_arch(arch)
     if spec == "random":
-        stem = auto_stem(input_side) if stem == "auto" else stem
+        stem = auto_stem(input_side, arch) if stem == "auto" else stem
         if stem not in STEMS:
             raise SslsegError(
                 f"config: stem: unknown stem '{stem}' (choose from auto, {', '.join(STEMS)})"
             )
         # A private generator state: the same seed gives the same weights whatever ran before.
         with seeded(seed):
-            model = build_resnet(arch, stem)
+            model = build_backbone(arch, stem)
         meta = {"arch": arch, "stem": stem, "method": "random", "seed": seed}
-        return Encoder(model.eval(), "random", spec, f"random-{arch}-{stem}-s{seed}", meta)
+        # "timm/resnet50": no "/" in a cache file name
+        key = f"random-{arch.replace('/', '-')}-{stem}-s{seed}"
+        return Encoder(model.eval(), "random", spec, key, meta)
     if spec == "imagenet":
-        model = _imagenet_resnet(arch)
+        model = _imagenet_resnet(arch) if timm_name(arch) is None else imagenet_timm(arch)
         meta = {"arch": arch, "stem": "imagenet", "method": "imagenet-supervised"}
-        return Encoder(model.eval(), "imagenet", spec, f"imagenet-{arch}", meta)
+        return Encoder(model.eval(), "imagenet", spec, f"imagenet-{arch.replace('/', '-')}", meta)
     path = Path(spec).expanduser()
     if path.is_dir() and (path / "encoder.pt").is_file():
         path = path / "encoder.pt"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from sslseg.config import changed_key, config_to_dict, load_config, require
+from sslseg.config import RESUMABLE_KEYS, changed_key, config_to_dict, load_config, require
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sslseg.ssl.command import PretrainConfig
 
 #: keys that change where or how visibly a result is made, never the result itself
-NO_RESULT_KEYS = {"out", "progress", "device", "figures"}
+NO_RESULT_KEYS = RESUMABLE_KEYS | {"figures"}  # figures: how many predictions are drawn
 #: fine-tuning keys added after cells were first fingerprinted, with the value that does what
 #: a cell fingerprinted without them did
 ADDED_KEYS = {"source_options": {}}
@@ -133,14 +133,14 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int) -> str
     """The encoder a model's cells start from, pretraining it first if missing or stale."""
     if not model.pretrain_source:
         return model.encoder
-    from sslseg.ssl.command import RESUMABLE_CHANGES, pretrain_encoder
+    from sslseg.ssl.command import pretrain_encoder
 
     cfg = pretrain_config(config, model, seed)
     folder = pretrain_folder(config, model, seed)
     run = RunDir(folder)
     saved = run.read_yaml("config.yaml")
     if saved is not None:
-        key = changed_key(saved, config_to_dict(cfg), RESUMABLE_CHANGES)
+        key = changed_key(saved, config_to_dict(cfg), RESUMABLE_KEYS)
         if key:
             _say(config.progress, f"{folder}: pretraining again, {key} changed")
             shutil.rmtree(folder)

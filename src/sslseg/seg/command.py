@@ -10,10 +10,10 @@ from sslseg.config import add_config_arguments, config_from_args
 
 NOTES = """\
 values: source sample | oxford-pet | seg-folder; border (what the trimap border is, sample and
-oxford-pet) foreground | background | ignore; side a multiple of 32; arch resnet18 | resnet50;
-encoder random | imagenet | PATH of an exported encoder.pt; augment none | flip; precision
-auto | fp32 | bf16; source_options e.g. {images: img, masks: gt, foreground_value: 1} for
-seg-folder.
+oxford-pet) foreground | background | ignore; side a multiple of 32; arch resnet18 | resnet50
+| a timm model name (e.g. convnext_atto); encoder random | imagenet | PATH of an exported
+encoder.pt; augment none | flip; precision auto | fp32 | bf16; source_options e.g. {images:
+img, masks: gt, foreground_value: 1} for seg-folder.
 example: sslseg finetune configs/finetune.yaml encoder=runs/simclr/encoder.pt dev_fraction=0.2"""
 
 

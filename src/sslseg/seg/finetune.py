@@ -20,12 +20,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, seeded
+from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, check_arch, seeded
+from sslseg.board import Board
 from sslseg.config import PRECISIONS, require
 from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
+from sslseg.loop import run_epochs
 from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
 from sslseg.seg.metrics import (
@@ -34,9 +36,11 @@ from sslseg.seg.metrics import (
     soft_mask_average_precision,
     summarise,
 )
-from sslseg.seg.unet import build_unet
+from sslseg.seg.unet import build_unet, save_smp_pretrained
 
 AUGMENTS = ("none", "flip")
+#: the best-validation U-Net in smp's ``save_pretrained`` layout, inside the run folder
+SMP_FOLDER = "smp"
 
 
 @dataclass
@@ -73,6 +77,7 @@ class FinetuneConfig:
     # allow an encoder pretrained on this run's test images (refused by default)
     transductive: bool = False
     progress: bool = True  # progress bars (changes no result)
+    tensorboard: bool = False  # TensorBoard event files in <out>/tensorboard
 
     def __post_init__(self) -> None:
         require(
@@ -106,6 +111,7 @@ class FinetuneConfig:
             "device",
             f"'{self.device}' is not auto, cpu or cuda",
         )
+        check_arch(self.arch)  # a bad arch fails here, before the store is built
 
 
 class BatchLoader:
@@ -258,6 +264,70 @@ def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, 
     return _train(config, store, split, model, run, device, progress)
 
 
+class FinetuneEpochs:
+    """The state of one fine-tuning run and its ``train_one_epoch`` (see ``sslseg.loop``)."""
+
+    desc = "fine-tuning"
+
+    def __init__(
+        self,
+        config: FinetuneConfig,
+        split: Split,
+        model: nn.Module,
+        load: BatchLoader,
+        run: RunDir,
+        precision: str,
+    ) -> None:
+        self.config, self.split, self.model, self.load, self.run = config, split, model, load, run
+        self.precision = precision
+        self.optimizer = build_optimizer(model, config.lr, config.weight_decay)
+        self.steps_per_epoch = -(-len(split.train) // config.batch_size)
+        self.best_val, self.best_epoch = float("inf"), -1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "best_val": self.best_val,
+            "best_epoch": self.best_epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.best_val, self.best_epoch = state["best_val"], state["best_epoch"]
+
+    def train_one_epoch(self, epoch: int, bar: tqdm) -> dict[str, Any]:
+        config, model = self.config, self.model
+        model.train()
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        tic, losses = time.perf_counter(), []
+        for idx in epoch_batches(self.split.train, config.batch_size, config.seed, epoch):
+            x, y = self.load(idx)
+            if config.augment == "flip":
+                x, y = flip_batch(x, y, generator)
+            loss = train_step(model, self.optimizer, x, y, self.precision).item()
+            if not np.isfinite(loss):
+                raise SslsegError(f"training: loss became {loss} at epoch {epoch + 1}; lower lr")
+            losses.append(loss)
+            bar.update()
+        seconds = time.perf_counter() - tic
+        val = validation_loss(model, self.load, self.split.val, precision=self.precision)
+        if val < self.best_val:
+            self.best_val, self.best_epoch = val, epoch
+            self.run.save("best.pt", {"model": model.state_dict(), "epoch": epoch, "val_loss": val})
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{val:.3f}")
+        return {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val,
+            "best_epoch": self.best_epoch + 1,
+            "seconds": round(seconds, 3),
+            "img_s": round(len(self.split.train) / seconds, 2),
+            "compute_precision": self.precision,
+        }
+
+
 def _train(
     config: FinetuneConfig,
     store: Store,
@@ -272,65 +342,32 @@ def _train(
     precision = resolve_precision(device, config.precision)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format)
-    optimizer = build_optimizer(model, config.lr, config.weight_decay)
     load = BatchLoader(store, device, config.channels_last)
-    start, best_val, best_epoch = 0, float("inf"), -1
-    state = run.load("last.pt")
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, best_val, best_epoch = state["epoch"], state["best_val"], state["best_epoch"]
-        run.truncate_log(start)
-    train_seconds = sum(r.get("seconds", 0.0) for r in run.read_log())
-    bar = tqdm(
-        range(start, config.epochs),
-        desc="fine-tuning",
-        disable=not progress,
-        initial=start,
-        total=config.epochs,
-        unit="epoch",
+    trainer = FinetuneEpochs(config, split, model, load, run, precision)
+    board = Board(run, config.tensorboard)
+    run_epochs(trainer, run, config.epochs, progress=progress, board=board)
+    train_seconds = sum(r.get("seconds", 0.0) for r in run.read_log())  # before a resume too
+    best_epoch = trainer.best_epoch
+    results = _evaluate(
+        config, store, split, model, run, load, best_epoch, train_seconds, precision
     )
-    for epoch in bar:
-        model.train()
-        generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-        tic, losses = time.perf_counter(), []
-        for idx in epoch_batches(split.train, config.batch_size, config.seed, epoch):
-            x, y = load(idx)
-            if config.augment == "flip":
-                x, y = flip_batch(x, y, generator)
-            loss = train_step(model, optimizer, x, y, precision).item()
-            if not np.isfinite(loss):
-                raise SslsegError(f"training: loss became {loss} at epoch {epoch + 1}; lower lr")
-            losses.append(loss)
-        seconds = time.perf_counter() - tic
-        val = validation_loss(model, load, split.val, precision=precision)
-        if val < best_val:
-            best_val, best_epoch = val, epoch
-            run.save("best.pt", {"model": model.state_dict(), "epoch": epoch, "val_loss": val})
-        record = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "val_loss": val,
-            "best_epoch": best_epoch + 1,
-            "seconds": round(seconds, 3),
-            "img_s": round(len(split.train) / seconds, 2),
-            "compute_precision": precision,
-        }
-        train_seconds += seconds
-        run.append_log(record)
-        run.save(
-            "last.pt",
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "epoch": epoch + 1,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-            },
-        )
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val=f"{val:.3f}")
-    bar.close()
-    return _evaluate(config, store, split, model, run, load, best_epoch, train_seconds, precision)
+    shown = split.test[: config.figures]
+    if len(shown):
+        probs = np.load(run.path("test_predictions.npz"))["probs"]
+        board.images("test/image_mask_prediction", prediction_rows(store, shown, probs), per_row=3)
+    board.close()
+    return results
+
+
+def prediction_rows(store: Store, rows: np.ndarray, probs: np.ndarray) -> torch.Tensor:
+    """Image, true mask (ignored pixels grey) and predicted probability (uint8) of each row,
+    as ``3N x 3 x S x S`` in 0-255."""
+    images = torch.from_numpy(np.asarray(store.images[rows])).permute(0, 3, 1, 2).float()
+    labels = np.asarray(store.masks[rows])
+    masks = np.where(labels == 255, 128, labels.astype(np.float32) * 255)
+    planes = [torch.from_numpy(np.asarray(m, np.float32)) for m in (masks, probs[: len(rows)])]
+    masks_rgb, predicted = (p.unsqueeze(1).expand(-1, 3, -1, -1) for p in planes)
+    return torch.stack([images, masks_rgb, predicted], 1).flatten(0, 1)
 
 
 def _evaluate(
@@ -345,6 +382,7 @@ def _evaluate(
     precision: str,
 ) -> dict[str, Any]:
     model.load_state_dict(run.load("best.pt")["model"])
+    save_smp_pretrained(model, run.path(SMP_FOLDER))  # smp.from_pretrained(<out>/smp)
     stats, probs = predict(model, load, split.test, precision=precision)
     results: dict[str, Any] = summarise(stats)
     results["average_precision"] = soft_mask_average_precision(probs, store.masks[split.test])

@@ -17,7 +17,6 @@ from sslseg.config import (
     PRECISIONS,
     add_config_arguments,
     config_from_args,
-    config_to_dict,
     require,
 )
 from sslseg.errors import SslsegError
@@ -25,9 +24,6 @@ from sslseg.errors import SslsegError
 if TYPE_CHECKING:
     from sslseg.data.store import Store
     from sslseg.runs import RunDir
-
-# keys that may change between a run and its resumption without changing what it computes
-RESUMABLE_CHANGES = {"device", "compile", "progress", "out"}
 
 
 @dataclass
@@ -41,7 +37,7 @@ class PretrainConfig:
     source_options: dict[str, Any] = field(default_factory=dict)  # passed to the source
     side: int = 64  # store side in pixels
     resize: str = "squash"  # squash | center-crop
-    arch: str = "resnet18"  # resnet18 | resnet50
+    arch: str = "resnet18"  # resnet18 | resnet50 (torchvision) | a timm model name
     stem: str = "imagenet"  # imagenet | cifar (3x3 conv, no max-pool)
     epochs: int = 20
     batch_size: int = 128
@@ -64,6 +60,7 @@ class PretrainConfig:
     channels_last: bool = True
     compile: bool = False  # torch.compile the method
     progress: bool = True  # progress bars
+    tensorboard: bool = False  # TensorBoard event files in <out>/tensorboard
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
@@ -138,21 +135,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_same_run(run_root: Path, cfg: PretrainConfig) -> None:
-    import yaml
-
-    old = yaml.safe_load((run_root / "config.yaml").read_text()) or {}
-    new = config_to_dict(cfg)
-    # a key the older run did not have yet is taken to hold its default
-    changed = [k for k in new if k not in RESUMABLE_CHANGES and k in old and old[k] != new[k]]
-    if changed:
-        k = changed[0]
-        raise SslsegError(
-            f"{run_root}: holds a run with a different config ({k}: {old.get(k)!r} there, "
-            f"{new[k]!r} now); choose another out= or delete the folder to start over"
-        )
-
-
 def export_meta(cfg: PretrainConfig) -> dict[str, Any]:
     return {
         "arch": cfg.arch,
@@ -223,13 +205,12 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
 
     rank, world_size = init_distributed(cfg.device)
     if run_dir.finished and run_dir.path("encoder.pt").is_file():
-        _check_same_run(run_dir.root, cfg)
+        run_dir.check_same_config(cfg)
         if rank == 0:
             print(f"{run_dir.root}: already finished; encoder at {run_dir.path('encoder.pt')}")
         return run_dir.path("encoder.pt")
     if rank == 0:
-        if run_dir.path("config.yaml").is_file():
-            _check_same_run(run_dir.root, cfg)
+        run_dir.check_same_config(cfg)
         run_dir.create()
         run_dir.write_config(cfg)
     store = training_store(cfg, open_pretraining_store(cfg, rank, world_size))

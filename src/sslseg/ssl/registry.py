@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from sslseg.backbones import FEATURE_DIMS, build_resnet
+from sslseg.backbones import build_backbone, feature_dim
 from sslseg.errors import SslsegError
 from sslseg.ssl.barlow_twins import BarlowTwins
 from sslseg.ssl.base import Method
@@ -34,7 +34,8 @@ def method_options(cls: type[Method]) -> dict[str, Any]:
 def build_method(
     name: str, arch: str = "resnet18", stem: str = "imagenet", **options: Any
 ) -> Method:
-    """A fresh method ``name`` on a randomly initialised ``arch`` backbone.
+    """A fresh method ``name`` on a randomly initialised ``arch`` backbone (a torchvision
+    ResNet or a timm model, :func:`sslseg.backbones.build_backbone`).
 
     ``options`` are the method's keyword options (see :func:`method_options`); an unknown
     one is a config error.
@@ -51,5 +52,5 @@ def build_method(
             f"config: method_options: {name} has no option "
             f"{', '.join(unknown)} (it takes {', '.join(accepted) or 'none'})"
         )
-    backbone = build_resnet(arch, stem)
-    return cls(backbone, FEATURE_DIMS[arch], **options)
+    backbone = build_backbone(arch, stem)
+    return cls(backbone, feature_dim(arch, backbone), **options)

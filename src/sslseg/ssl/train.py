@@ -38,9 +38,11 @@ from torch import nn
 from tqdm import tqdm
 
 from sslseg.augment.views import ViewMaker
-from sslseg.backbones import save_encoder
+from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, save_encoder
+from sslseg.board import Board
 from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.errors import SslsegError
+from sslseg.loop import run_epochs
 from sslseg.runs import RunDir
 from sslseg.ssl.base import Method
 
@@ -65,6 +67,7 @@ class TrainSettings:
     channels_last: bool = True
     compile: bool = False
     progress: bool = True
+    tensorboard: bool = False
     #: how often (steps) the running loss is checked for NaN/inf on an accelerator; every
     #: check is a host-device sync. On a CPU every step is checked (it costs nothing).
     check_every: int = 20
@@ -171,6 +174,138 @@ def read_batch(images: np.ndarray, indices: np.ndarray, device: torch.device) ->
     return batch.permute(0, 3, 1, 2)
 
 
+class PretrainEpochs:
+    """The state of one pretraining run and its ``train_one_epoch`` (see ``sslseg.loop``)."""
+
+    def __init__(
+        self,
+        method: Method,
+        images: np.ndarray,
+        view_maker: ViewMaker,
+        s: TrainSettings,
+        run: RunDir | None,
+        board: Board | None = None,
+    ) -> None:
+        self.rank, self.world_size = world()
+        self.board = board
+        self.device = pick_device(s.device)
+        self.precision = resolve_precision(self.device, s.precision)
+        self.method, self.images, self.view_maker = method, images, view_maker
+        self.s, self.run = s, run
+        n = len(images)
+        self.steps_per_epoch = n // (s.batch_size * self.world_size)
+        if self.steps_per_epoch < 1:
+            raise SslsegError(
+                f"config: batch_size: {s.batch_size} x {self.world_size} process(es) is "
+                f"more than the {n} images of the data"
+            )
+        self.total_steps = self.steps_per_epoch * s.epochs
+        warmup_steps = min(self.total_steps, round(s.warmup_epochs * self.steps_per_epoch))
+        method.to(self.device)
+        if s.channels_last:
+            method.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(method, s)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(warmup_steps, self.total_steps)
+        )
+        if s.compile:
+            # in place, so state_dict keys (and the export) stay those of torchvision
+            method.backbone.compile()
+        self.model: nn.Module = method
+        if self.world_size > 1:
+            self.model = nn.parallel.DistributedDataParallel(
+                method, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        # every check is a host-device sync on an accelerator; on a CPU it costs nothing
+        self.check_every = 1 if self.device.type == "cpu" else max(1, s.check_every)
+        self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
+        self.desc = f"{method.name} pretrain"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": _rng_state(),
+            "settings": vars(self.s).copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+
+    def train_one_epoch(self, epoch: int, bar: tqdm) -> dict[str, Any]:
+        s, device, steps = self.s, self.device, self.steps_per_epoch
+        perm_gen = torch.Generator().manual_seed(_epoch_seed(s.seed, epoch, 0, 0))
+        perm = torch.randperm(len(self.images), generator=perm_gen).numpy()
+        view_gen = torch.Generator(device=device).manual_seed(
+            _epoch_seed(s.seed, epoch, self.rank, 1)
+        )
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        unchecked = torch.zeros((), device=device, dtype=torch.float64)
+        in_chunk = 0
+        t0 = time.perf_counter()
+        self.model.train()
+        for step in range(steps):
+            start = (step * self.world_size + self.rank) * s.batch_size
+            idx = np.sort(perm[start : start + s.batch_size])
+            batch = read_batch(self.images, idx, device)
+            views = self.view_maker(batch, torch.from_numpy(idx), view_gen)
+            views = [v.contiguous(memory_format=self.memory_format) for v in views]
+            if epoch == 0 and step == 0 and self.board is not None:
+                self.board.images("views", _shown_views(views))
+            with autocast(device, self.precision):
+                loss = self.model(views)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.scheduler.step()
+            self.method.after_step((epoch * steps + step + 1) / self.total_steps)
+            unchecked += loss.detach()
+            in_chunk += 1
+            if (step + 1) % self.check_every == 0 or step + 1 == steps:
+                value = self._check(unchecked, epoch, step)
+                loss_sum += unchecked
+                unchecked.zero_()
+                bar.set_postfix(epoch=epoch + 1, loss=f"{value / in_chunk:.4f}")
+                in_chunk = 0
+            bar.update()
+        seconds = time.perf_counter() - t0
+        return {
+            "epoch": epoch + 1,
+            "loss": float(loss_sum) / steps,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "img_s": steps * s.batch_size * self.world_size / seconds,
+            "seconds": seconds,
+            "steps": steps,
+            "compute_precision": self.precision,
+        }
+
+    def _check(self, unchecked: torch.Tensor, epoch: int, step: int) -> float:
+        """The running loss (averaged over processes); a non-finite one stops the run."""
+        if self.world_size > 1:
+            dist.all_reduce(unchecked)
+            unchecked /= self.world_size
+        value = float(unchecked)
+        if not math.isfinite(value):
+            where = self.run.path(CHECKPOINT) if self.run is not None else "none"
+            raise SslsegError(
+                f"loss: became {value} at epoch {epoch + 1} step {step + 1} "
+                f"(lr {self.optimizer.param_groups[0]['lr']:.3g}); lower lr or check the "
+                f"data; last good checkpoint: {where}"
+            )
+        return value
+
+
+def _shown_views(views: list[torch.Tensor], n: int = 8) -> torch.Tensor:
+    """The first ``n`` images of every view, un-normalised, view after view."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return torch.cat([v[:n].detach().float().cpu() * std + mean for v in views])
+
+
 def pretrain(
     method: Method,
     images: np.ndarray,
@@ -196,138 +331,30 @@ def pretrain(
             f"(choose from {', '.join(OPTIMIZERS)})"
         )
     rank, world_size = world()
-    device = pick_device(s.device)
-    precision = resolve_precision(device, s.precision)
-    n = len(images)
-    steps_per_epoch = n // (s.batch_size * world_size)
-    if steps_per_epoch < 1:
-        raise SslsegError(
-            f"config: batch_size: {s.batch_size} x {world_size} process(es) is "
-            f"more than the {n} images of the data"
-        )
-    total_steps = steps_per_epoch * s.epochs
-    warmup_steps = min(total_steps, round(s.warmup_epochs * steps_per_epoch))
+    board = Board(run if rank == 0 else None, s.tensorboard)
+    trainer = PretrainEpochs(method, images, view_maker, s, run, board)
 
-    method.to(device)
-    if s.channels_last:
-        method.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(method, s)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(warmup_steps, total_steps)
-    )
-
-    start_epoch = 0
-    if run is not None:
-        ckpt = run.load(CHECKPOINT)
-        if ckpt is not None:
-            method.load_state_dict(ckpt["method"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            _set_rng_state(ckpt["rng"])
-            start_epoch = int(ckpt["epoch"])
-            if rank == 0:
-                run.truncate_log(start_epoch + 1)
-
-    if s.compile:
-        # in place, so state_dict keys (and the export) stay those of torchvision
-        method.backbone.compile()
-    model: nn.Module = method
-    if world_size > 1:
-        model = nn.parallel.DistributedDataParallel(
-            method, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    check_every = 1 if device.type == "cpu" else max(1, s.check_every)
-    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-
-    bar = tqdm(
-        total=total_steps,
-        initial=start_epoch * steps_per_epoch,
-        unit="step",
-        desc=f"{method.name} pretrain",
-        disable=not s.progress or rank != 0,
-        dynamic_ncols=True,
-    )
-    record: dict[str, Any] = {}
-    history: list[dict[str, Any]] = []
-    model.train()
-    for epoch in range(start_epoch, s.epochs):
-        perm_gen = torch.Generator().manual_seed(_epoch_seed(s.seed, epoch, 0, 0))
-        perm = torch.randperm(n, generator=perm_gen).numpy()
-        view_gen = torch.Generator(device=device).manual_seed(_epoch_seed(s.seed, epoch, rank, 1))
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        unchecked = torch.zeros((), device=device, dtype=torch.float64)
-        in_chunk = 0
-        t0 = time.perf_counter()
-        for step in range(steps_per_epoch):
-            start = (step * world_size + rank) * s.batch_size
-            idx = np.sort(perm[start : start + s.batch_size])
-            batch = read_batch(images, idx, device)
-            views = view_maker(batch, torch.from_numpy(idx), view_gen)
-            views = [v.contiguous(memory_format=memory_format) for v in views]
-            with autocast(device, precision):
-                loss = model(views)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            method.after_step((epoch * steps_per_epoch + step + 1) / total_steps)
-            unchecked += loss.detach()
-            in_chunk += 1
-            if (step + 1) % check_every == 0 or step + 1 == steps_per_epoch:
-                if world_size > 1:
-                    dist.all_reduce(unchecked)
-                    unchecked /= world_size
-                value = float(unchecked)
-                if not math.isfinite(value):
-                    bar.close()
-                    where = run.path(CHECKPOINT) if run is not None else "none"
-                    raise SslsegError(
-                        f"loss: became {value} at epoch {epoch + 1} step {step + 1} "
-                        f"(lr {optimizer.param_groups[0]['lr']:.3g}); lower lr or check the "
-                        f"data; last good checkpoint: {where}"
-                    )
-                loss_sum += unchecked
-                unchecked.zero_()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{value / in_chunk:.4f}")
-                in_chunk = 0
-            bar.update()
-        seconds = time.perf_counter() - t0
-        record = {
-            "epoch": epoch + 1,
-            "loss": float(loss_sum) / steps_per_epoch,
-            "lr": optimizer.param_groups[0]["lr"],
-            "img_s": steps_per_epoch * s.batch_size * world_size / seconds,
-            "seconds": seconds,
-            "steps": steps_per_epoch,
-            "compute_precision": precision,
-        }
-        history.append(record)
-        if run is not None and rank == 0:
-            # log first: a kill before the checkpoint is written makes the resumed run redo
-            # this epoch, and truncate_log drops the duplicate line
-            run.append_log(record)
-            run.save(
-                CHECKPOINT,
-                {
-                    "method": method.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": _rng_state(),
-                    "epoch": epoch + 1,
-                    "settings": vars(s).copy(),
-                },
-            )
+    def after_epoch(epochs_done: int, record: dict[str, Any]) -> None:
         if world_size > 1:
             dist.barrier()
         if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, record)
-    bar.close()
+            on_epoch_end(epochs_done, record)
 
+    history = run_epochs(
+        trainer,
+        run,
+        s.epochs,
+        checkpoint=CHECKPOINT,
+        progress=s.progress,
+        writer=rank == 0,
+        after_epoch=after_epoch,
+        board=board,
+    )
+    board.close()
     summary = {
         "epochs": s.epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "final_loss": record.get("loss"),
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "final_loss": history[-1]["loss"] if history else None,
         "world_size": world_size,
         "history": history,
     }

@@ -15,11 +15,11 @@ Parts:
 - :mod:`~sslseg.saliency.cache.locking`: the folder lock and atomic writes;
 - :mod:`~sslseg.saliency.cache.filling`: source image -> working copy -> analysis -> rows on
   a process pool, and the link to a store (:func:`fill_store`);
-- :mod:`~sslseg.saliency.cache.command`: ``sslseg saliency --cache`` /
+- :mod:`~sslseg.saliency.cache.command`: ``sslseg saliency cache=true`` /
   ``python -m sslseg.saliency.cache``.
 """
 
-from sslseg.saliency.cache.command import add_arguments, add_cache_arguments, main, run
+from sslseg.saliency.cache.command import fill_store_cache, main
 from sslseg.saliency.cache.filling import (
     COMMIT_EVERY,
     StoreSources,
@@ -50,8 +50,6 @@ __all__ = [
     "Entry",
     "SaliencyCache",
     "StoreSources",
-    "add_arguments",
-    "add_cache_arguments",
     "algorithm_fingerprint",
     "analyse_seeded",
     "cache_for_store",
@@ -59,9 +57,9 @@ __all__ = [
     "default_workers",
     "fill",
     "fill_store",
+    "fill_store_cache",
     "main",
     "palette_bound",
-    "run",
     "shrink",
     "working_image",
 ]

@@ -1,0 +1,54 @@
+"""The Python API: the worked example of docs/api.md runs, and configs are checked as on the CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import sslseg
+from sslseg.api import as_config
+from sslseg.errors import SslsegError
+from sslseg.seg.finetune import FinetuneConfig
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def test_the_worked_example_of_the_docs_runs():
+    (block,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    scope: dict = {}
+    exec(compile(block, str(DOC), "exec"), scope)
+    assert scope["encoder"].name == "encoder.pt" and scope["encoder"].is_file()
+    assert 0 <= scope["scores"]["iou"] <= 1
+    rows = scope["report"]["encoders"]
+    assert len(rows) == 2 and all(0 <= row["knn_acc"] <= 1 for row in rows.values())
+
+
+def test_configs_from_a_dict_a_yaml_file_or_a_dataclass_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 3\nside: 64\n")
+    from_file = as_config(FinetuneConfig, path, side=32)
+    assert (from_file.epochs, from_file.side) == (3, 32)
+    assert as_config(FinetuneConfig, {"epochs": 3}, side=32) == as_config(
+        FinetuneConfig, FinetuneConfig(epochs=3), side=32
+    )
+    typed = FinetuneConfig(epochs=4)
+    assert as_config(FinetuneConfig, typed) is typed
+
+
+@pytest.mark.parametrize(
+    ("config", "overrides", "message"),
+    [
+        ({"nokey": 1}, {}, "config: nokey"),
+        (None, {"epochs": "many"}, "config: epochs"),
+        (None, {"epochs": 0}, "config: epochs"),
+        (42, {}, "expected a FinetuneConfig"),
+        ("missing.yaml", {}, "missing.yaml: config file not found"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(config, overrides, message, tmp_path):
+    with pytest.raises(SslsegError, match=re.escape(message)) as err:
+        sslseg.finetune(config, out=str(tmp_path / "never"), **overrides)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "never").exists()
