@@ -19,6 +19,9 @@ def _config(out, **kw):
         train_fraction=0.1,
         dev_fraction=0.6,
         min_area=8,
+        # an untrained model fills every slot: the mask head's cost is per detection
+        detections_per_image=10,
+        rois_per_image=64,
         out=str(out),
         progress=False,
         figures=2,
