@@ -12,6 +12,7 @@ from sslseg.eval.command import EvaluateConfig
 from sslseg.experiments.command import quickstart_config
 from sslseg.experiments.grid import ExperimentConfig
 from sslseg.experiments.label_curves import LabelCurveConfig
+from sslseg.experiments.pseudo_labels import PseudoLabelConfig
 from sslseg.saliency.command import SaliencyConfig
 from sslseg.seg.finetune import FinetuneConfig
 from sslseg.ssl.command import PretrainConfig
@@ -25,6 +26,7 @@ CONFIGS = {
     "experiment": ExperimentConfig,
     "quickstart": ExperimentConfig,
     "saliency": SaliencyConfig,
+    "pseudo-label": PseudoLabelConfig,
 }
 
 

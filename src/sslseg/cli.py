@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sslseg.experiments.label_curves",
         "segmentation IoU/AP against the fraction of training images, one line per encoder",
     ),
+    "pseudo-label": (
+        "sslseg.experiments.pseudo_labels",
+        "U-Net from SaliencyCut pseudo-masks: zero labels, pseudo pretraining + label fractions",
+    ),
     "experiment": (
         "sslseg.experiments.command",
         "run a grid (models x dev fractions x seeds) and write a report with intervals",
