@@ -230,3 +230,14 @@ def test_source_options_reach_the_source(tmp_path):
     assert len(store) == 3 and store.masks[:, :16].all() and not store.masks[:, 16:].any()
     with pytest.raises(SslsegError, match="source_options.border: set border= itself"):
         load_config(FinetuneConfig, None, ["source_options={border: ignore}"])
+
+
+def test_epoch_batches_cover_every_image_once_and_never_leave_one_alone():
+    from sslseg.seg.finetune import epoch_batches
+
+    for n, size, sizes in ((17, 8, [8, 9]), (16, 8, [8, 8]), (18, 8, [8, 8, 2]), (1, 8, [1])):
+        batches = epoch_batches(np.arange(n), size, seed=0, epoch=3)
+        assert [len(b) for b in batches] == sizes
+        assert sorted(np.concatenate(batches)) == list(range(n))
+    a, b = (epoch_batches(np.arange(40), 8, seed=0, epoch=e) for e in (0, 1))
+    assert not np.array_equal(np.concatenate(a), np.concatenate(b))  # reshuffled per epoch

@@ -144,9 +144,16 @@ def flip_batch(
 
 
 def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """A seeded shuffle of ``indices`` cut into batches (the last may be smaller)."""
+    """A seeded shuffle of ``indices`` cut into batches (the last may be smaller).
+
+    A last batch of one image joins the one before: batch norm cannot train on a single
+    image at the U-Net's 1 x 1 bottleneck (torch raises), whatever the data.
+    """
     order = np.random.default_rng([seed, epoch]).permutation(indices)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 def forward_logits(model: nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -281,7 +288,7 @@ class FinetuneEpochs:
         self.config, self.split, self.model, self.load, self.run = config, split, model, load, run
         self.precision = precision
         self.optimizer = build_optimizer(model, config.lr, config.weight_decay)
-        self.steps_per_epoch = -(-len(split.train) // config.batch_size)
+        self.steps_per_epoch = len(epoch_batches(split.train, config.batch_size, 0, 0))
         self.best_val, self.best_epoch = float("inf"), -1
 
     def state_dict(self) -> dict[str, Any]:
