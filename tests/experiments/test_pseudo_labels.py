@@ -4,9 +4,7 @@ what an uninterrupted run gives; bad keys and values are one line."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -131,24 +129,3 @@ def test_bad_config_is_one_line(tmp_path, capsys, argument, key):
     assert err.startswith("sslseg: error: ") and key in err
     assert "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
-
-
-def _keys(cls: type, prefix: str = "") -> list[tuple[str, str]]:
-    out = []
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            out += _keys(type(default), f"{prefix}{f.name}.")
-        else:
-            out.append((f"{prefix}{f.name}", str(f.type)))
-    return out
-
-
-def test_help_lists_every_key_with_its_type(capsys):
-    with pytest.raises(SystemExit) as stop:
-        cli.main(["pseudo-label", "--help"])
-    assert stop.value.code == 0
-    lines = capsys.readouterr().out.splitlines()
-    for key, type_name in _keys(PseudoLabelConfig):
-        row = [line for line in lines if re.match(rf"  {re.escape(key)}\s", line)]
-        assert len(row) == 1 and f"  {type_name}  " in row[0], key

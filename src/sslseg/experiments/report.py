@@ -166,6 +166,33 @@ def render_report(
     groups = _groups(rows)
     models = list(dict.fromkeys(r["model"] for r in rows))
     fractions = sorted({r["dev_fraction"] for r in rows}, reverse=True)
+    compared = [
+        (model, fraction, pairs)
+        for model in models
+        if model != baseline
+        for fraction in fractions
+        if (
+            pairs := _paired(
+                groups.get((model, fraction), []), groups.get((baseline, fraction), [])
+            )
+        )
+    ]
+    m = max(len(compared), 1)
+    out = _table_section(rows, groups, models, fractions, title)
+    lines, results = _paired_section(compared, m, n_boot)
+    out += lines
+    out += _conclusion_section(results, m, negligible)
+    return "\n".join(out) + "\n"
+
+
+def _table_section(
+    rows: list[dict[str, Any]],
+    groups: dict[tuple[str, float], list[dict[str, Any]]],
+    models: list[str],
+    fractions: list[float],
+    title: str,
+) -> list[str]:
+    """The title and Table 4.1: one row per (model, dev split), mean ± interval over seeds."""
     seeds = sorted({r["seed"] for r in rows})
     out = [
         f"# {title}",
@@ -196,21 +223,17 @@ def render_report(
                 + " |"
             )
             ident += 1
-    compared = [
-        (model, fraction, pairs)
-        for model in models
-        if model != baseline
-        for fraction in fractions
-        if (
-            pairs := _paired(
-                groups.get((model, fraction), []), groups.get((baseline, fraction), [])
-            )
-        )
-    ]
-    m = max(len(compared), 1)
+    return out
+
+
+def _paired_section(
+    compared: list[tuple[str, float, list[Any]]], m: int, n_boot: int
+) -> tuple[list[str], list[tuple[str, str, float, PairedDifference, PairedDifference]]]:
+    """The paired-difference table (each comparison at 95% and at the family-wise level)
+    and the differences themselves."""
     strict_level = 1 - 0.05 / m
     fw = f"{100 * strict_level:.4g}%"
-    out += [
+    out = [
         "",
         "## Is the gain over the baseline real?",
         "",
@@ -249,11 +272,17 @@ def render_report(
             f"{diff.mean:+.4f} | {_interval_text(diff)} | {p} | {_interval_text(strict)} | "
             f"{_verdict(strict)} | {mde} |"
         )
-    out += [
-        "",
-        "## Conclusion",
-        "",
-    ]
+    return out, results
+
+
+def _conclusion_section(
+    results: list[tuple[str, str, float, PairedDifference, PairedDifference]],
+    m: int,
+    negligible: float,
+) -> list[str]:
+    """One verdict line per comparison, at the report's family-wise level."""
+    fw = f"{100 * (1 - 0.05 / m):.4g}%"
+    out = ["", "## Conclusion", ""]
     if not results:
         out.append("No pretrained model shares seeds with the baseline, so nothing is compared.")
     else:
@@ -266,7 +295,7 @@ def render_report(
     for model, label, fraction, diff, strict in results:
         name = label if label == model else f"{label} ({model})"
         out.append(f"- {name} at dev {fraction:g}: {_conclusion(diff, strict, negligible)}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def _conclusion(diff: PairedDifference, strict: PairedDifference, negligible: float) -> str:
