@@ -39,7 +39,7 @@ from tqdm import tqdm
 from sslseg.backbones import ARCHS
 from sslseg.config import add_config_arguments, config_from_args, config_to_dict, require
 from sslseg.data.splits import Split, refuse_seen_test_images, store_split
-from sslseg.data.store import Store, open_store
+from sslseg.data.store import Store
 from sslseg.errors import SslsegError
 from sslseg.experiments.grid import MADE_BY, made_by, stale_key
 from sslseg.runs import RunDir
@@ -52,7 +52,7 @@ from sslseg.saliency.pseudo import (
     pseudo_parts,
     write_seg_folder,
 )
-from sslseg.seg.finetune import FinetuneConfig, finetune
+from sslseg.seg.finetune import FinetuneConfig, finetune, open_finetune_store
 
 ZERO = "pseudo-only"
 PRETRAINED = "pseudo+real"
@@ -152,21 +152,7 @@ class SeedData:
 
 def open_base_store(config: PseudoLabelConfig) -> Store:
     """The segmentation store of ``config.finetune``'s source (its real masks)."""
-    ft = config.finetune
-    options = {"border": ft.border} if ft.source in ("sample", "oxford-pet") else {}
-    options.update(ft.source_options)
-    store = open_store(
-        ft.source,
-        ft.root or None,
-        ft.side,
-        ft.resize,
-        Path(ft.cache) if ft.cache else None,
-        config.progress,
-        **options,
-    )
-    if store.masks is None:
-        raise SslsegError(f"config: finetune.source: '{ft.source}' has no masks to test on")
-    return store
+    return open_finetune_store(config.finetune, config.progress)
 
 
 def chosen_rows(store: Store, limit: int) -> np.ndarray:

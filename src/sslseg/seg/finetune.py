@@ -355,20 +355,20 @@ def _train(
     run_epochs(trainer, run, config.epochs, progress=progress, board=board)
     train_seconds = sum(r.get("seconds", 0.0) for r in run.read_log())  # before a resume too
     best_epoch = trainer.best_epoch
-    results = _evaluate(
+    results, probs = _evaluate(
         config, store, split, model, run, load, best_epoch, train_seconds, precision
     )
     shown = split.test[: config.figures]
     if len(shown):
-        probs = np.load(run.path("test_predictions.npz"))["probs"]
-        board.images("test/image_mask_prediction", prediction_rows(store, shown, probs), per_row=3)
+        rows = prediction_rows(store, shown, probs[: len(shown)] * 255)
+        board.images("test/image_mask_prediction", rows, per_row=3)
     board.close()
     return results
 
 
 def prediction_rows(store: Store, rows: np.ndarray, probs: np.ndarray) -> torch.Tensor:
-    """Image, true mask (ignored pixels grey) and predicted probability (uint8) of each row,
-    as ``3N x 3 x S x S`` in 0-255."""
+    """Image, true mask (ignored pixels grey) and predicted probability (``probs``, 0-255) of
+    each row, as ``3N x 3 x S x S`` in 0-255."""
     images = torch.from_numpy(np.asarray(store.images[rows])).permute(0, 3, 1, 2).float()
     labels = np.asarray(store.masks[rows])
     masks = np.where(labels == 255, 128, labels.astype(np.float32) * 255)
@@ -387,7 +387,9 @@ def _evaluate(
     best_epoch: int,
     train_seconds: float,
     precision: str,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Test the best-validation weights; writes the results and figures, and returns the
+    results with the test images' predicted probabilities."""
     model.load_state_dict(run.load("best.pt")["model"])
     save_smp_pretrained(model, run.path(SMP_FOLDER))  # smp.from_pretrained(<out>/smp)
     stats, probs = predict(model, load, split.test, precision=precision)
@@ -424,4 +426,4 @@ def _evaluate(
         )
     plot_curves(run.read_log(), run.path("curves.png"))
     run.write_json("results.json", results)
-    return results
+    return results, probs
