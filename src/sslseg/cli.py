@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "HC / RC saliency maps, SaliencyCut masks and region "
         "images for a folder (or fill the saliency cache)",
     ),
+    "pix2pix": (
+        "sslseg.augment.command",
+        "train the Pix2Pix proxy of SaliencyCut (policy pix2pix+... uses it as a view)",
+    ),
     "pretrain": ("sslseg.ssl.command", "self-supervised pretraining of a ResNet encoder"),
     "finetune": ("sslseg.seg.command", "fine-tune and test a U-Net on segmentation data"),
     "detect": (

@@ -13,7 +13,7 @@ import torch
 
 from sslseg.augment import policies
 from sslseg.augment.policies import build_view_maker
-from sslseg.augment.saliency_view import SaliencyLookup, SaliencyViews
+from sslseg.augment.saliency_view import CachedPainter, SaliencyLookup, SaliencyViews
 from sslseg.augment.views import MultiView, ViewSpec, simclr_specs
 from sslseg.data.store import open_store
 from sslseg.errors import SslsegError
@@ -101,16 +101,17 @@ def test_the_builder_takes_typed_keywords_only():
         "cache_root",
         "shuffle",
         "colour_offset",
+        "generator",
     ]
     assert all(p.annotation is not inspect.Parameter.empty for p in params.values())
 
 
-class _Counting(SaliencyViews):
+class _Counting(CachedPainter):
     chosen = 0
 
-    def saliency_images(self, indices, device, g, out_size):
-        self.chosen += len(indices)
-        return super().saliency_images(indices, device, g, out_size)
+    def paint(self, prepared, rows, g, side):
+        self.chosen += len(rows)
+        return super().paint(prepared, rows, g, side)
 
 
 class _FlatCache:
@@ -127,13 +128,14 @@ class _FlatCache:
 def test_saliency_probability_is_honoured_over_many_draws(p):
     n, side, calls = 64, 8, 60
     spec = ViewSpec(size=8, jitter=0, grey=0, blur=0)
-    maker = _Counting([spec, spec], SaliencyLookup(_FlatCache(n, side), np.arange(n)), p=p)
+    painter = _Counting(SaliencyLookup(_FlatCache(n, side), np.arange(n)))
+    maker = SaliencyViews([spec, spec], painter, p=p)
     batch = torch.full((n, 3, side, side), 128, dtype=torch.uint8)
     g = torch.Generator().manual_seed(1)
     for _ in range(calls):
         maker(batch, torch.arange(n), g)
     draws = 2 * n * calls  # 7680: binomial sd <= 0.006
-    assert abs(maker.chosen / draws - p) < 0.025
+    assert abs(painter.chosen / draws - p) < 0.025
 
 
 def test_build_view_maker_fills_the_cache_from_the_store(tmp_path):
@@ -145,8 +147,8 @@ def test_build_view_maker_fills_the_cache_from_the_store(tmp_path):
         "sgd0.5+default", specs, store=store, workers=1, progress=False, cache_root=tmp_path
     )
     assert isinstance(maker, SaliencyViews) and maker.p == 0.5
-    assert maker.colour_offset == 0.1
-    assert len(maker.lookup.cache) == len(set(store.hashes))
+    assert maker.painter.colour_offset == 0.1
+    assert len(maker.painter.lookup.cache) == len(set(store.hashes))
     idx = np.array([0, 5, 7])
     batch = torch.from_numpy(np.array(store.images[idx])).permute(0, 3, 1, 2)
     views = maker(batch, torch.from_numpy(idx), torch.Generator().manual_seed(0))
@@ -165,7 +167,7 @@ def test_build_view_maker_fills_the_cache_from_the_store(tmp_path):
         shuffle=False,
         colour_offset=0.0,
     )
-    assert (quiet.shuffle, quiet.colour_offset, quiet.p) == (False, 0.0, 1.0)
+    assert (quiet.painter.shuffle, quiet.painter.colour_offset, quiet.p) == (False, 0.0, 1.0)
     assert [s.blur for s in quiet.specs] == [0.0, 0.0]
 
 

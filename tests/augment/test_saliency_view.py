@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sslseg.augment.saliency_view import COLOUR_OFFSET, SaliencyLookup, SaliencyViews, recolour
+from sslseg.augment.saliency_view import (
+    COLOUR_OFFSET,
+    CachedPainter,
+    SaliencyLookup,
+    SaliencyViews,
+    recolour,
+)
 from sslseg.augment.views import ViewSpec
 from sslseg.data.store import open_store
 from sslseg.saliency.cache import SaliencyCache
@@ -62,7 +68,7 @@ def test_two_recolourings_share_boundaries_and_differ_in_colour(tmp_path):
 def test_saliency_views_are_seeded_and_batched(tmp_path):
     cache, images = _cache(tmp_path)
     lookup = SaliencyLookup(cache, np.array([3, 2, 1, 0]))  # store row i -> cache row 3 - i
-    maker = SaliencyViews([ViewSpec(size=16), ViewSpec(size=16)], lookup, p=1.0)
+    maker = SaliencyViews([ViewSpec(size=16), ViewSpec(size=16)], CachedPainter(lookup), p=1.0)
     batch = torch.from_numpy(images[::-1].copy()).permute(0, 3, 1, 2)
     idx = torch.tensor([0, 2])
     v1 = maker(batch[[0, 2]], idx, torch.Generator().manual_seed(5))
@@ -90,10 +96,8 @@ def test_200p_label_maps_are_painted_at_2x_and_pooled(tmp_path):
                 std=(1, 1, 1),
             )
         ],
-        SaliencyLookup(cache, np.arange(2)),
+        CachedPainter(SaliencyLookup(cache, np.arange(2)), shuffle=False, colour_offset=0.0),
         p=1.0,
-        colour_offset=0.0,
-        shuffle=False,
     )
     batch = torch.from_numpy(images).permute(0, 3, 1, 2)
     (view,) = maker(batch, torch.arange(2), torch.Generator().manual_seed(0))

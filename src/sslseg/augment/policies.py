@@ -43,14 +43,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sslseg.augment.saliency_view import COLOUR_OFFSET, SaliencyLookup, SaliencyViews
+from sslseg.augment.saliency_view import (
+    COLOUR_OFFSET,
+    CachedPainter,
+    OnlinePainter,
+    SaliencyLookup,
+    SaliencyViews,
+)
 from sslseg.augment.views import MultiView, ViewMaker, ViewSpec
 from sslseg.errors import SslsegError
 
 if TYPE_CHECKING:
+    from sslseg.augment.pix2pix import GeneratorPainter
     from sslseg.data.store import Store
 
 AFTER = ("default", "geometry", "jitter")
+#: where saliency images come from: the hashed cache, SaliencyCut at every step, Pix2Pix
+PAINTERS = ("cache", "online", "pix2pix")
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,11 @@ class Policy:
     after: str = "default"
     jitter: float = 1.0
     scale: int = 1
+    painter: str = "cache"
 
     def __post_init__(self) -> None:
+        if self.painter not in PAINTERS:
+            raise SslsegError(f"policy: {self.name}: painter '{self.painter}' not in {PAINTERS}")
         if self.after not in AFTER:
             raise SslsegError(f"policy: {self.name}: after '{self.after}' not in {AFTER}")
         for key in ("saliency", "jitter"):
@@ -96,10 +108,12 @@ STUDY: tuple[str, ...] = (
 )
 #: the study's own word for the saliency view, accepted in place of ``saliency``
 ALIAS = "sgd"
+#: the word of the policies whose saliency image comes from the Pix2Pix proxy
+PIX2PIX = "pix2pix"
 
 _NAME = re.compile(
-    r"^(?:(default)|(saliency|sgd)(\d*\.?\d+)?(?:\+(default|jitter)(\d*\.?\d+)?)?)"
-    r"(?:-(100p|200p))?$"
+    r"^(?:(default)|(saliency|sgd|pix2pix)(\d*\.?\d+)?(?:\+(default|jitter)(\d*\.?\d+)?)?)"
+    r"(?:-(100p|200p))?(?:-(online))?$"
 )
 
 
@@ -112,25 +126,57 @@ def parse_policy(name: str) -> Policy:
             f"config: policy: unknown view policy '{name}' (choose from "
             f"{', '.join(policy_names())}; '{ALIAS}' may stand for 'saliency')"
         )
-    is_default, word, p, after, q, res = m.groups()
+    is_default, word, p, after, q, res, online = m.groups()
     scale = 2 if res == "200p" else 1
     if is_default:
+        if online:
+            raise SslsegError(f"config: policy: '{name}': default has no saliency to compute")
         return Policy(name, 0.0, "default", scale=1)
     if after != "jitter" and q is not None:
         raise SslsegError(f"config: policy: '{name}': only jitter takes a probability")
-    canonical = "saliency" + name[len(word) :]
+    painter = "online" if online else "cache"
+    if word == PIX2PIX:
+        if res or online:
+            raise SslsegError(
+                f"config: policy: '{name}': a pix2pix policy takes neither -100p/-200p nor "
+                "-online (the generator file says which region images it learned)"
+            )
+        canonical, painter = name, "pix2pix"
+    else:
+        canonical = "saliency" + name[len(word) :]
     after = {"default": "default", "jitter": "jitter", None: "geometry"}[after]
-    return Policy(canonical, float(p) if p else 1.0, after, float(q) if q else 1.0, scale)
+    return Policy(canonical, float(p) if p else 1.0, after, float(q) if q else 1.0, scale, painter)
 
 
 def policy_names() -> list[str]:
-    """The canonical names: the study's seven and their 200p variants."""
-    return [*STUDY, *(f"{n}-200p" for n in STUDY)]
+    """The canonical names: the study's seven, their 200p variants, then the Pix2Pix and
+    online forms of the saliency ones (``-online`` also follows ``-200p``)."""
+    saliency = [n for n in STUDY if n != "default"]
+    return [
+        *STUDY,
+        *(f"{n}-200p" for n in STUDY),
+        *(PIX2PIX + n[len("saliency") :] for n in saliency),
+        *(f"{n}-online" for n in saliency),
+    ]
 
 
-def check_policy(name: str) -> None:
-    """One-line config error unless ``name`` is a policy (used before anything is written)."""
-    parse_policy(name)
+def check_policy(name: str, generator: str | Path | None = None, side: int = 0) -> None:
+    """One-line config error unless ``name`` is a policy and, for a pix2pix policy,
+    ``generator`` a generator file of images of ``side`` (used before anything is written)."""
+    policy = parse_policy(name)
+    if policy.painter != "pix2pix":
+        if generator:
+            raise SslsegError(
+                f"config: pix2pix: a generator file is only for pix2pix policies, not '{name}'"
+            )
+        return
+    painter = generator_painter(name, generator)
+    learned = painter.generator.side
+    if side and learned != side:
+        raise SslsegError(
+            f"config: pix2pix: {generator} learned {learned}-px images, this run's side is "
+            f"{side} (train a generator at side={side})"
+        )
 
 
 def build_view_maker(
@@ -143,6 +189,7 @@ def build_view_maker(
     cache_root: str | Path | None = None,
     shuffle: bool = True,
     colour_offset: float = COLOUR_OFFSET,
+    generator: str | Path | None = None,
 ) -> ViewMaker:
     """The view maker of policy ``name`` for the method's ``specs`` over ``store``.
 
@@ -151,19 +198,39 @@ def build_view_maker(
     processes, a progress bar unless ``progress`` is false, under ``cache_root`` or the
     default cache folder) and then read label maps by store row at every step; ``shuffle``
     and ``colour_offset`` are the recolouring's palette swap and per-colour offset.
+    ``…-online`` policies compute those entries at every step instead (no cache), and
+    ``pix2pix…`` policies paint with the generator file ``generator`` (``sslseg pix2pix``).
     """
     policy = parse_policy(name)
     adapted = policy.specs(specs)
     if policy.saliency == 0.0:
         return MultiView(adapted)
+    if policy.painter == "pix2pix":
+        return SaliencyViews(adapted, generator_painter(name, generator), policy.saliency)
+    check_policy(name, generator)  # a generator file given to another policy is an error
     if store is None:
         raise SslsegError(
             f"config: policy: '{name}' needs the training store (its images' "
             "content hashes key the saliency cache)"
         )
+    if policy.painter == "online":
+        painter: object = OnlinePainter(store, policy.scale, workers, shuffle, colour_offset)
+        return SaliencyViews(adapted, painter, policy.saliency)
     from sslseg.saliency.cache import fill_store
 
     cache, rows = fill_store(store, policy.scale, workers, progress, root=cache_root)
-    return SaliencyViews(
-        adapted, SaliencyLookup(cache, rows), policy.saliency, shuffle, colour_offset
-    )
+    painter = CachedPainter(SaliencyLookup(cache, rows), shuffle, colour_offset)
+    return SaliencyViews(adapted, painter, policy.saliency)
+
+
+def generator_painter(name: str, generator: str | Path | None) -> GeneratorPainter:
+    """The painter of a pix2pix policy from its generator file (one line if there is none)."""
+    if not generator:
+        raise SslsegError(
+            f"config: pix2pix: policy '{name}' needs a generator file (pix2pix=PATH of a "
+            "generator.pt written by `sslseg pix2pix`)"
+        )
+    from sslseg.augment.pix2pix import GeneratorPainter, load_generator
+
+    net, _ = load_generator(generator)
+    return GeneratorPainter(net)

@@ -23,6 +23,7 @@ as anti-aliased boundaries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,63 +109,168 @@ class SaliencyLookup:
         return out[0], out[1], out[2]
 
 
-class SaliencyViews:
-    """A view maker: each view's input is, with probability ``p``, the recoloured saliency image.
+class CachedPainter:
+    """Saliency images from the cache: label maps fetched by store row, recoloured per call.
 
-    ``specs``: one :class:`ViewSpec` per view (geometry + photometric ops applied after the
-    swap, whichever input was chosen). The draws per view are: the saliency coin per image,
-    the recolouring of the chosen images, then :func:`make_view`'s own draws.
+    ``prepare`` reads the rows of a batch once; ``paint`` recolours a subset of them (fresh
+    colours on every call, so each view gets its own), painting a 200p map at 2S and
+    area-averaging it to the view's side.
+    """
+
+    deterministic = False  # every paint draws new colours
+
+    def __init__(
+        self, lookup: SaliencyLookup, shuffle: bool = True, colour_offset: float = COLOUR_OFFSET
+    ) -> None:
+        self.lookup, self.shuffle, self.colour_offset = lookup, shuffle, colour_offset
+
+    def prepare(self, indices: Tensor, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.lookup.fetch(indices, images.device)
+
+    def paint(
+        self, prepared: tuple[Tensor, Tensor, Tensor], rows: Tensor, g: torch.Generator, side: int
+    ) -> Tensor:
+        labels, palettes, counts = (t[rows] for t in prepared)
+        x = recolour(labels, palettes, counts, g, self.shuffle, self.colour_offset)
+        return pool_to(x, side)
+
+
+def pool_to(x: Tensor, side: int) -> Tensor:
+    """Area-average ``B x 3 x kS x kS`` images to ``side`` (a label map at 200p, say)."""
+    if x.shape[-1] == side:
+        return x
+    factor = x.shape[-1] // side
+    if factor * side != x.shape[-1]:
+        raise SslsegError(
+            f"saliency view: label maps of side {x.shape[-1]} do not match images of side {side}"
+        )
+    return F.avg_pool2d(x, factor)
+
+
+def paint_regions(
+    lookup: SaliencyLookup, indices: Tensor, device: torch.device, side: int
+) -> Tensor:
+    """The true region images (each region in its own mean colour) of store rows
+    ``indices``, ``B x 3 x side x side`` float in [0, 1]: what the Pix2Pix proxy learns."""
+    labels, palettes, counts = lookup.fetch(indices, device)
+    g = torch.Generator(device=device)  # unused: no swap, no offset
+    return pool_to(recolour(labels, palettes, counts, g, False, 0.0), side)
+
+
+class OnlinePainter(CachedPainter):
+    """Saliency images computed at every step: the cache's entries, without the cache.
+
+    What the study's first version did before the hashed cache: each batch's images are
+    analysed now (HC, RC, SaliencyCut, from their source images exactly as the cache fills an
+    entry, on ``workers`` processes) and then recoloured like the cache's. Only for measuring
+    what the cache saves; a run with it takes seconds per batch.
     """
 
     def __init__(
         self,
-        specs: Sequence[ViewSpec],
-        lookup: SaliencyLookup,
-        p: float = 1.0,
+        store: Any,
+        scale: int = 1,
+        workers: int | None = None,
         shuffle: bool = True,
         colour_offset: float = COLOUR_OFFSET,
     ) -> None:
+        from sslseg.saliency.cache import SOURCE_SIDE, StoreSources, default_workers
+        from sslseg.saliency.cut import THRESHOLD
+
+        self.shuffle, self.colour_offset = shuffle, colour_offset
+        self.sources = StoreSources(store)
+        self.rows, self.source_side, self.threshold = store.side * scale, SOURCE_SIDE, THRESHOLD
+        self.workers = workers or default_workers()
+        self._pool: Any = None
+
+    def _analyse(self, indices: list[int]) -> list[tuple[np.ndarray, ...]]:
+        from functools import partial
+
+        from sslseg.saliency.cache.filling import entry_from_source, process_pool
+
+        fn = partial(
+            entry_from_source,
+            rows=self.rows,
+            resize=self.sources.resize,
+            threshold=self.threshold,
+            source_side=self.source_side,
+        )
+        sources = [self.sources(i) for i in indices]
+        if self.workers == 1:
+            return [fn(s) for s in sources]
+        if self._pool is None:
+            self._pool = process_pool(self.workers)
+        return list(self._pool.map(fn, sources))
+
+    def prepare(self, indices: Tensor, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        results = self._analyse([int(i) for i in indices.cpu()])
+        size = max(len(r[1]) for r in results)
+        palettes = np.zeros((len(results), size, 3), np.uint8)
+        for b, r in enumerate(results):
+            palettes[b, : len(r[1])] = r[1]
+        labels = np.stack([r[0].astype(np.int64) for r in results])
+        counts = np.array([len(r[1]) for r in results])
+        return tuple(torch.from_numpy(a).to(images.device) for a in (labels, palettes, counts))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class SaliencyViews:
+    """A view maker: each view's input is, with probability ``p``, a saliency image.
+
+    ``painter`` makes the saliency images: :class:`CachedPainter` (the hashed cache),
+    :class:`OnlinePainter` (SaliencyCut computed at every step) or
+    :class:`~sslseg.augment.pix2pix.GeneratorPainter` (the Pix2Pix proxy).
+    Its ``prepare(indices, images)`` runs once per call, for the whole batch, and only when
+    some view uses a saliency image; ``paint(prepared, rows, g, side)`` then makes the images
+    of batch positions ``rows`` for one view (a ``deterministic`` painter paints once per call
+    and every view takes its rows of that). ``specs``: one :class:`ViewSpec` per view (geometry
+    + photometric ops applied after the swap, whichever input was chosen). The draws per view
+    are: the saliency coin per image, the painter's draws, then :func:`make_view`'s own.
+    """
+
+    def __init__(self, specs: Sequence[ViewSpec], painter: Any, p: float = 1.0) -> None:
         if not specs:
             raise SslsegError("views: a view maker needs at least one view")
         if not 0.0 <= p <= 1.0:
             raise SslsegError(f"policy: saliency probability {p} is outside [0, 1]")
         self.specs = list(specs)
-        self.lookup = lookup
+        self.painter = painter
         self.p = p
-        self.shuffle = shuffle
-        self.colour_offset = colour_offset
-
-    def saliency_images(
-        self, indices: Tensor, device: torch.device, g: torch.Generator, out_size: int
-    ) -> Tensor:
-        """Recoloured saliency images of ``indices`` as ``B x 3 x out x out`` float."""
-        labels, palettes, counts = self.lookup.fetch(indices, device)
-        x = recolour(labels, palettes, counts, g, self.shuffle, self.colour_offset)
-        if x.shape[-1] != out_size:
-            factor = x.shape[-1] // out_size
-            if factor * out_size != x.shape[-1]:
-                raise SslsegError(
-                    f"saliency view: label maps of side {x.shape[-1]} do not "
-                    f"match images of side {out_size}"
-                )
-            x = F.avg_pool2d(x, factor)
-        return x
 
     def __call__(self, batch_uint8: Tensor, indices: Tensor, g: torch.Generator) -> list[Tensor]:
         images = to_float(batch_uint8)
         n, device, side = images.shape[0], images.device, images.shape[-1]
+        prepared: Any = None
+        painted: Tensor | None = None
         views = []
         for spec in self.specs:
             use = torch.rand(n, generator=g, device=device) < self.p
             chosen = use.nonzero().squeeze(1)
             x = images
-            if chosen.numel() == n:
-                x = self.saliency_images(indices, device, g, side)
-            elif chosen.numel() > 0:
-                x = images.clone()
-                x[chosen] = self.saliency_images(indices[chosen.cpu()], device, g, side)
+            if chosen.numel() > 0:
+                if prepared is None:
+                    prepared = self.painter.prepare(indices, images)
+                if self.painter.deterministic:
+                    if painted is None:
+                        painted = self.painter.paint(prepared, torch.arange(n), g, side)
+                    sal = painted if chosen.numel() == n else painted[chosen]
+                else:
+                    sal = self.painter.paint(prepared, chosen, g, side)
+                if chosen.numel() == n:
+                    x = sal
+                else:
+                    x = images.clone()
+                    x[chosen] = sal
             views.append(make_view(x, spec, g))
         return views
 
     def __repr__(self) -> str:
-        return f"SaliencyViews(p={self.p}, specs={self.specs!r})"
+        painter = type(self.painter).__name__
+        return f"SaliencyViews(p={self.p}, painter={painter}, specs={self.specs!r})"

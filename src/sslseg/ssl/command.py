@@ -54,6 +54,7 @@ class PretrainConfig:
     holdout_fraction: float = 0.2  # share of the source held out
     holdout_seed: int = -1  # -1 = the run's seed
     policy: str = "default"  # view policy (docs/policies.md)
+    pix2pix: str = ""  # generator.pt of `sslseg pix2pix`, for the pix2pix... policies
     out: str = ""  # run folder; "" = runs/pretrain-<method>-<source>-<side>px
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "auto"  # auto (bf16 where native) | fp32 | bf16
@@ -141,6 +142,7 @@ def export_meta(cfg: PretrainConfig) -> dict[str, Any]:
         "stem": cfg.stem,
         "method": cfg.method,
         "policy": cfg.policy,
+        **({"pix2pix": cfg.pix2pix} if cfg.pix2pix else {}),
         "seed": cfg.seed,
         "side": cfg.side,
         "data": {
@@ -198,7 +200,8 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
     from sslseg.ssl.train import init_distributed, pretrain
 
     method = build(cfg)  # validates method and options before anything is written
-    check_policy(cfg.policy)  # before the run folder or the store is written
+    # before the run folder or the store is written
+    check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
     run_dir = RunDir(cfg.run_folder())
     if export_only:
         return export_last(cfg, method, run_dir)
@@ -215,7 +218,11 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
         run_dir.write_config(cfg)
     store = training_store(cfg, open_pretraining_store(cfg, rank, world_size))
     views = build_view_maker(
-        cfg.policy, type(method).view_specs(cfg.side), store=store, progress=cfg.progress
+        cfg.policy,
+        type(method).view_specs(cfg.side),
+        store=store,
+        progress=cfg.progress,
+        generator=cfg.pix2pix or None,
     )
     summary = pretrain(method, store.images, views, train_settings(cfg), run_dir, export_meta(cfg))
     if rank == 0:

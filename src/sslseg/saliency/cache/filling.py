@@ -124,6 +124,26 @@ def _analyse_row(work: np.ndarray, rows: int, threshold: float) -> tuple[np.ndar
     return shrink(analyse_seeded(work, 1, threshold), work, (rows, rows))
 
 
+def entry_from_source(
+    source: np.ndarray,
+    rows: int,
+    resize: str = "squash",
+    threshold: float = THRESHOLD,
+    source_side: int = SOURCE_SIDE,
+) -> tuple[np.ndarray, ...]:
+    """What the cache stores for one image, from its source image (module docstring, steps
+    1-3): ``(labels, palette, salient, map_u8)`` at ``rows x rows``; the online saliency view
+    computes these at every step instead."""
+    return _analyse_row(working_image(source, rows, resize, source_side), rows, threshold)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` saliency processes (fork server, OpenCV single-threaded)."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
+    )
+
+
 def _pool_context() -> multiprocessing.context.BaseContext:
     # Not "fork": a parent that has run OpenMP/OpenCV thread pools (torch, cv2) can leave a
     # lock held in the child, which then hangs. A fork server starts clean, imports this
@@ -208,9 +228,7 @@ def fill(
     pool = None
     try:
         if workers > 1:
-            pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=_pool_context(), initializer=_init_worker
-            )
+            pool = process_pool(workers)
         for start in range(0, len(todo), COMMIT_EVERY):
             span = min(COMMIT_EVERY, len(todo) - start)
             chunk = [
