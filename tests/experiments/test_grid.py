@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 import yaml
 
 import sslseg.experiments.grid as grid
@@ -235,8 +236,29 @@ def test_cells_made_before_source_options_existed_are_reused(tmp_path):
     cell_cfg = cell_config(config, Cell(ModelSpec(), 0.8, 0), "random")
     made = made_by(cell_cfg)
     run = RunDir(tmp_path / "cell").create()
-    old = {k: v for k, v in made["config"].items() if k != "source_options"}
+    old = {k: v for k, v in made["config"].items() if k not in ("source_options", "init")}
     run.write_json("made_by.json", {**made, "config": old})
     assert stale_key(run, made) == ""
     other = made_by(dataclasses.replace(cell_cfg, source_options={"split": "trainval"}))
     assert stale_key(run, other) == "source_options.split"
+
+
+def test_a_cell_whose_init_checkpoint_changed_is_stale(tmp_path):
+    from sslseg.experiments.grid import Cell, ModelSpec, cell_config, made_by, stale_key
+    from sslseg.runs import RunDir
+
+    config = load_config(ExperimentConfig, None, [f"out={tmp_path}"])
+    start = RunDir(tmp_path / "start").create()
+    start.save("best.pt", {"model": {"w": torch.zeros(2)}, "epoch": 0})
+    cell_cfg = dataclasses.replace(
+        cell_config(config, Cell(ModelSpec(), 0.8, 0), "random"), init=str(start.root)
+    )
+    made = made_by(cell_cfg)
+    assert made["init_hash"] != str(start.root)  # the hash of the folder's best.pt
+    run = RunDir(tmp_path / "cell").create()
+    run.write_json("made_by.json", made)
+    assert stale_key(run, made_by(cell_cfg)) == ""
+    start.save("best.pt", {"model": {"w": torch.ones(2)}, "epoch": 0})  # rerun behind one path
+    assert stale_key(run, made_by(cell_cfg)) == "init (its checkpoint changed)"
+    other = dataclasses.replace(cell_cfg, init=str(tmp_path / "elsewhere.pt"))
+    assert stale_key(run, made_by(other)) == "init"

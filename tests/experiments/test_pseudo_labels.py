@@ -121,11 +121,49 @@ def test_an_encoder_that_saw_the_test_images_is_refused_before_anything_is_writt
         ("fractions=[0]", "fractions"),
         ("finetune.border=ignore", "finetune.border"),
         ("finetune.side=48", "side"),
+        ("carry=decoder", "carry"),
+        ("finetune.init=runs/x/best.pt", "finetune.init"),
+        ("carry=encoder finetune.arch=convnext_atto", "finetune.arch"),
     ],
 )
 def test_bad_config_is_one_line(tmp_path, capsys, argument, key):
-    assert cli.main(["pseudo-label", f"out={tmp_path / 'x'}", argument]) == 2
+    assert cli.main(["pseudo-label", f"out={tmp_path / 'x'}", *argument.split()]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sslseg: error: ") and key in err
     assert "\n" not in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_pseudo_real_starts_from_the_whole_pseudo_unet_and_reruns_when_its_start_changes(
+    tmp_path, monkeypatch
+):
+    import torch
+    import yaml
+
+    from sslseg.eval.features import file_hash
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    out = tmp_path / "study"
+    assert run_pseudo_labels(_config(out))["cells_run"] == 3
+    cells = out / "cells"
+    best = cells / "pseudo-only-seed0" / "best.pt"
+    pseudo_real = cells / "pseudo+real-train1-seed0"
+    saved = yaml.safe_load((pseudo_real / "config.yaml").read_text())
+    assert (saved["init"], saved["encoder"]) == (str(best), "random")
+    made = (pseudo_real / "made_by.json").read_text()
+    assert file_hash(best) in made
+    random_start = yaml.safe_load((cells / "random-train1-seed0" / "config.yaml").read_text())
+    assert (random_start["init"], random_start["encoder"]) == ("", "random")
+
+    # the pseudo-only U-Net changed behind the same path: only pseudo+real is trained again
+    state = torch.load(best, weights_only=True)
+    state["model"] = {
+        k: v + 1e-3 if v.is_floating_point() else v for k, v in state["model"].items()
+    }
+    torch.save(state, best)
+    assert run_pseudo_labels(_config(out))["cells_run"] == 1
+
+    # carry=encoder: its start is the exported encoder, and the decoder is random again
+    assert run_pseudo_labels(_config(out, "carry=encoder"))["cells_run"] == 1
+    saved = yaml.safe_load((pseudo_real / "config.yaml").read_text())
+    assert saved["init"] == "" and saved["encoder"] == str(out / "encoders" / "pseudo-seed0.pt")

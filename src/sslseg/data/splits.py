@@ -206,7 +206,7 @@ def pretraining_saw(
     encoder with sidecar ``meta`` was pretrained on, by the rule of :func:`pretraining_rows`.
     """
     data = meta.get("data") or {}
-    if data.get("source") != source or not _same_root(str(data.get("root", "")), root):
+    if data.get("source") != source or not same_root(str(data.get("root", "")), root):
         return set()
     if source in TEST_SPLITS:
         # a standard split: the encoder saw the test images only if it trained on that split
@@ -235,7 +235,7 @@ def refuse_seen_test_images(
         )
 
 
-def _same_root(a: str, b: str) -> bool:
+def same_root(a: str, b: str) -> bool:
     if not a or not b:
         return a == b
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()

@@ -3,9 +3,9 @@
 Each encoder is pretrained once per (model, seed) and reused by every dev fraction; each cell
 fine-tunes in its own folder, and a finished cell is skipped, so a killed grid resumes where it
 stopped. Nothing stale is reused: each cell records the resolved fine-tuning config and the
-hash of the encoder file it started from (``made_by.json``), each pretraining folder keeps its
-resolved config; a rerun whose config differs (other than in keys that change no result)
-recomputes exactly those cells and encoders, and says which key changed.
+hash of the encoder file (or ``init`` checkpoint) it started from (``made_by.json``), each
+pretraining folder keeps its resolved config; a rerun whose config differs (other than in keys
+that change no result) recomputes exactly those cells and encoders, and says which key changed.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sslseg.config import RESUMABLE_KEYS, changed_key, config_to_dict, load_conf
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
+from sslseg.seg.warm_start import init_checkpoint
 
 if TYPE_CHECKING:
     from sslseg.ssl.command import PretrainConfig
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 NO_RESULT_KEYS = RESUMABLE_KEYS | {"figures"}  # figures: how many predictions are drawn
 #: fine-tuning keys added after cells were first fingerprinted, with the value that does what
 #: a cell fingerprinted without them did
-ADDED_KEYS = {"source_options": {}}
+ADDED_KEYS = {"source_options": {}, "init": ""}
 MADE_BY = "made_by.json"
 
 
@@ -158,24 +159,35 @@ def _say(progress: bool, message: str) -> None:
 
 
 def made_by(cell_cfg: FinetuneConfig) -> dict:
-    """What a cell's results depend on: its resolved config and its encoder file's hash."""
+    """What a cell's results depend on: its resolved config, its encoder file's hash and, with
+    ``init``, the hash of the checkpoint it starts from (a rerun run behind the same path)."""
     from sslseg.eval.features import file_hash
 
     encoder = Path(cell_cfg.encoder)
-    return {
+    made = {
         "config": config_to_dict(cell_cfg),
         "encoder_hash": file_hash(encoder) if encoder.is_file() else cell_cfg.encoder,
     }
+    if cell_cfg.init:
+        init = init_checkpoint(cell_cfg.init)
+        made["init_hash"] = file_hash(init) if init.is_file() else cell_cfg.init
+    return made
 
 
 def stale_key(run: RunDir, made: dict) -> str:
-    """Why a finished cell cannot be reused ("" when it can)."""
+    """Why a finished cell cannot be reused ("" when it can): a changed key first, then a
+    changed start file behind the same key."""
     old = run.read_json(MADE_BY)
     if old is None:
         return "made_by.json (made before results were fingerprinted)"
+    key = changed_key({**ADDED_KEYS, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
+    if key:
+        return key
     if old.get("encoder_hash") != made["encoder_hash"]:
         return "encoder (its file changed)"
-    return changed_key({**ADDED_KEYS, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
+    if old.get("init_hash") != made.get("init_hash"):
+        return "init (its checkpoint changed)"
+    return ""
 
 
 def cell_config(config: ExperimentConfig, cell: Cell, encoder: str) -> FinetuneConfig:

@@ -8,9 +8,10 @@ with their real masks) and ``real/`` (the same images, all with real masks). The
 
 * ``pseudo-only`` (a): the U-Net trained on ``pseudo/``: zero real labels, model selection on
   pseudo-masks too; tested on the real test masks;
-* ``pseudo+real`` (b): the encoder of (a)'s best U-Net, fine-tuned on each fraction of
-  ``real/``'s train images (the decoder starts afresh: ``FinetuneConfig`` takes an encoder
-  file, not a whole U-Net);
+* ``pseudo+real`` (b): (a)'s best U-Net fine-tuned on each fraction of ``real/``'s train
+  images: by default all of it (``carry=unet``: ``FinetuneConfig.init``, its best.pt; the
+  optimiser starts afresh), or with ``carry=encoder`` only its encoder, exported, under a
+  decoder that starts afresh (the start the committed Pet numbers were measured with);
 * ``random`` (c), and ``ssl`` when ``encoder=`` names an SSL encoder file: the same fractions
   from that start.
 
@@ -18,7 +19,8 @@ Every fraction is a nested share of one seeded order, so (b) and (c) see the sam
 fraction and seed, and every regime of a seed is tested on the same test images: comparisons
 are paired over seeds (``experiments.stats.paired_iou_difference``). Each (regime, fraction,
 seed) fine-tunes in its own folder, which ``finetune`` resumes and a rerun skips when finished
-(a cell whose config or start encoder changed is run again, as in the experiment grid).
+(a cell whose config, start encoder or init checkpoint changed is run again, as in the
+experiment grid: a rerun pseudo-only U-Net reruns its pseudo+real cells).
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ RANDOM = "random"
 SSL = "ssl"
 #: bump when what a data folder holds changes for the same settings
 DATA_VERSION = 1
+#: what pseudo+real takes from the pseudo-only U-Net: all of it, or its encoder only
+CARRIES = ("unet", "encoder")
 
 
 def default_finetune() -> FinetuneConfig:
@@ -78,6 +82,7 @@ class PseudoLabelConfig:
     fractions: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])  # of real labels
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     encoder: str = ""  # an SSL encoder.pt: adds regime ssl beside random
+    carry: str = "unet"  # pseudo+real starts from the pseudo-only U-Net: unet (whole) | encoder
     pseudo_epochs: int = 0  # epochs of the pseudo-mask training (0: finetune.epochs)
     confidence: ConfidenceRule = field(default_factory=ConfidenceRule)
     workers: int = 0  # saliency cache processes (0: every core, at most 8)
@@ -98,11 +103,18 @@ class PseudoLabelConfig:
         require(self.workers >= 0, "workers", f"{self.workers} must be >= 0")
         require(self.max_cells >= 0, "max_cells", f"{self.max_cells} must be >= 0")
         require(self.figures >= 0, "figures", f"{self.figures} must be >= 0")
+        require(self.carry in CARRIES, "carry", f"'{self.carry}' is not one of {CARRIES}")
         require(
-            self.finetune.arch in ARCHS,
+            self.carry != "encoder" or self.finetune.arch in ARCHS,
             "finetune.arch",
-            f"'{self.finetune.arch}': pseudo+real exports the pseudo-trained U-Net's encoder, "
-            f"which is done for the torchvision ResNets only ({', '.join(ARCHS)})",
+            f"'{self.finetune.arch}': carry=encoder exports the pseudo-trained U-Net's encoder, "
+            f"which is done for the torchvision ResNets only ({', '.join(ARCHS)}); "
+            "carry=unet takes any arch",
+        )
+        require(
+            not self.finetune.init,
+            "finetune.init",
+            "each run sets its own start (pseudo+real: the pseudo-only U-Net, see carry)",
         )
         require(
             self.finetune.border != "ignore",
@@ -219,10 +231,10 @@ def prepare_seed(
 
 
 def cell_config(
-    config: PseudoLabelConfig, cell: Cell, data: SeedData, encoder: str
+    config: PseudoLabelConfig, cell: Cell, data: SeedData, encoder: str, init: str = ""
 ) -> FinetuneConfig:
     """A cell's fine-tuning on its seed's folder (the folder's own split, all its train tiles
-    for pseudo-only, a nested fraction of them otherwise)."""
+    for pseudo-only, a nested fraction of them otherwise), from ``encoder`` or ``init``."""
     ft = config.finetune
     zero = cell.regime == ZERO
     return dataclasses.replace(
@@ -234,6 +246,7 @@ def cell_config(
         train_fraction=1.0 if zero else cell.fraction,
         test_splits=["test"],
         encoder=encoder,
+        init=init,
         epochs=(config.pseudo_epochs or ft.epochs) if zero else ft.epochs,
         seed=cell.seed,
         out=str(cell_folder(config, cell)),
@@ -370,7 +383,7 @@ def run_cells(
         finished = RunDir(cell_folder(config, cell)).finished
         if config.max_cells and ran >= config.max_cells and not finished:
             break  # stopped here on purpose; a rerun continues with this cell
-        cfg = cell_config(config, cell, seeds[cell.seed], start_encoder(config, cell))
+        cfg = cell_config(config, cell, seeds[cell.seed], *start(config, cell))
         results, now = run_cell(config, cell, cfg)
         ran += now
         done.append((cell, results))
@@ -378,22 +391,26 @@ def run_cells(
     return done, ran
 
 
-def start_encoder(config: PseudoLabelConfig, cell: Cell) -> str:
-    """Where a cell's encoder comes from: random, the SSL file, or seed's pseudo-only U-Net."""
+def start(config: PseudoLabelConfig, cell: Cell) -> tuple[str, str]:
+    """Where a cell starts, as (``encoder``, ``init``) of its ``FinetuneConfig``: random, the
+    SSL encoder file, or the seed's pseudo-only U-Net (its best.pt whole, or its encoder)."""
     if cell.regime == SSL:
-        return config.encoder
+        return config.encoder, ""
+    if cell.regime == PRETRAINED and config.carry == "unet":
+        return "random", str(cell_folder(config, Cell(ZERO, 0.0, cell.seed)) / "best.pt")
     if cell.regime == PRETRAINED:
-        return pseudo_encoder(config, cell.seed, encoder_meta(config, cell.seed))
-    return "random"
+        return pseudo_encoder(config, cell.seed, encoder_meta(config, cell.seed)), ""
+    return "random", ""
 
 
 # ---------------------------------------------------------------------------- command
 
 NOTES = """\
-regimes: pseudo-only (U-Net on SaliencyCut pseudo-masks, zero real labels), pseudo+real (its
-encoder fine-tuned on each fraction of the real labels), random (the fractions from random
-init) and ssl (from encoder=FILE, when given). Each run sets its own finetune.source
-(seg-folder), .root, .train_fraction, .encoder, .seed, .out and .progress (false).
+regimes: pseudo-only (U-Net on SaliencyCut pseudo-masks, zero real labels), pseudo+real (that
+U-Net fine-tuned on each fraction of the real labels: all of it with carry=unet, its encoder
+only with carry=encoder), random (the fractions from random init) and ssl (from encoder=FILE,
+when given). Each run sets its own finetune.source (seg-folder), .root, .train_fraction,
+.encoder, .init, .seed, .out and .progress (false).
 example: sslseg pseudo-label configs/pseudo/pet64.yaml seeds=[0,1,2] confidence.min_area=0.05"""
 
 

@@ -387,7 +387,9 @@ def budget_lines(
         f"- training: U-Net {ft.arch}, {ft.epochs} epochs with real labels, "
         f"{config.pseudo_epochs or ft.epochs} on pseudo-masks, batch {ft.batch_size}, lr "
         f"{ft.lr:g}, augment {ft.augment}, precision {ft.precision}"
-        + (f" (computed in {', '.join(precision)})" if precision else ""),
+        + (f" (computed in {', '.join(precision)})" if precision else "")
+        + "; pseudo+real starts from the pseudo-only U-Net's "
+        + ("whole U-Net (carry=unet)" if config.carry == "unet" else "encoder (carry=encoder)"),
         f"- seeds {list(config.seeds)}, real-label fractions {list(config.fractions)}; "
         f"pseudo-masked train images per seed: "
         + ", ".join(f"{s}: {_seed_mean(rows, ZERO, s, 'train_images')}" for s in config.seeds),

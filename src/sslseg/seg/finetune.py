@@ -37,6 +37,7 @@ from sslseg.seg.metrics import (
     summarise,
 )
 from sslseg.seg.unet import build_unet, save_smp_pretrained
+from sslseg.seg.warm_start import load_init, read_init, refuse_init_seen_test_images
 
 AUGMENTS = ("none", "flip")
 #: the best-validation U-Net in smp's ``save_pretrained`` layout, inside the run folder
@@ -55,6 +56,9 @@ class FinetuneConfig:
     resize: str = "squash"
     arch: str = "resnet18"
     encoder: str = "random"
+    # init: the whole U-Net (encoder, decoder, head) starts from a previous run's weights, the
+    # optimiser afresh; needs encoder=random and the same arch; a resumed run's own checkpoint wins
+    init: str = ""  # a finetune run's best.pt or last.pt, or its folder (best.pt); "": none
     dev_fraction: float = 0.8
     train_fraction: float = 1.0  # nested share of the train split used (label-fraction curves)
     test_fraction: float = 0.2
@@ -74,7 +78,7 @@ class FinetuneConfig:
     out: str = "runs/finetune"
     cache: str = ""
     figures: int = 6
-    # allow an encoder pretrained on this run's test images (refused by default)
+    # allow an encoder (or init run) trained on this run's test images (refused by default)
     transductive: bool = False
     progress: bool = True  # progress bars (changes no result)
     tensorboard: bool = False  # TensorBoard event files in <out>/tensorboard
@@ -112,6 +116,12 @@ class FinetuneConfig:
             f"'{self.device}' is not auto, cpu or cuda",
         )
         check_arch(self.arch)  # a bad arch fails here, before the store is built
+        require(
+            not self.init or self.encoder == "random",
+            "init",
+            f"{self.init} sets the whole U-Net, its encoder too: it conflicts with "
+            f"encoder={self.encoder} (keep encoder=random with init)",
+        )
 
 
 class BatchLoader:
@@ -252,15 +262,24 @@ def finetune(config: FinetuneConfig, progress: bool | None = None) -> dict[str, 
     if run.finished:
         run.check_same_config(config)
         return run.read_json("results.json")
-    # Validate everything (data, encoder) before the run folder exists: nothing half-written.
+    # Validate everything (data, encoder, init) before the run folder exists: nothing
+    # half-written. init applies at epoch 0 only: a resumed run restores its own last.pt.
+    starting = not run.path("last.pt").is_file()
+    init = read_init(config) if config.init and starting else None
     store = open_finetune_store(config, progress)
     split = split_for(store, config)
     if not config.transductive:
         refuse_seen_test_images(
             config.encoder, config.source, config.root, store.ids, store.splits, split.test
         )
+        if init is not None:
+            refuse_init_seen_test_images(
+                init[0], config.source, config.root, store.ids, store.splits, split.test
+            )
     with seeded(config.seed):  # the seed names the initial weights (decoder, random encoder)
         model = build_unet(config.arch, config.encoder)
+    if init is not None:
+        load_init(model, *init, config.arch)
     run.check_same_config(config)
     run.create()
     run.write_config(config)
