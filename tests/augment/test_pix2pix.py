@@ -21,6 +21,7 @@ from sslseg.augment.pix2pix_train import (
     boundaries,
     boundary_f,
     lr_factor,
+    region_spread,
     train_pix2pix,
 )
 from sslseg.augment.saliency_view import OnlinePainter, SaliencyViews
@@ -120,7 +121,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_generator(tmp_path):
     assert strip[0] == strip[1] and len(strip[0]) == 2
     assert meta["side"] == SIDE and meta["train_images"] > 0
     results = (whole.parent / "results.json").read_text()
-    assert '"l1"' in results and '"boundary_f"' in results
+    assert all(f'"{k}"' in results for k in ("l1", "boundary_f", "region_spread"))
     assert (whole.parent / "pix2pix_examples.png").stat().st_size > 0
 
 
@@ -141,6 +142,16 @@ def test_boundary_f_by_hand():
     assert boundary_f(half, true, tolerance=0) == pytest.approx(2 / 3)
     assert boundary_f(np.zeros_like(true), np.zeros_like(true)) == 1.0
     assert boundary_f(np.zeros_like(true), true) == 0.0
+
+
+def test_region_spread_is_zero_for_flat_regions_and_the_texture_otherwise():
+    true = np.zeros((1, 4, 4, 3), np.uint8)
+    true[0, :, 2:] = 200  # two regions of 8 pixels
+    flat = true.astype(np.float32) / 255
+    assert region_spread(flat, true) == pytest.approx(0.0, abs=1e-12)
+    textured = flat.copy()
+    textured[0, ::2, :2] += 0.1  # left region: half at +0.1 -> sd 0.05 there, 0 on the right
+    assert region_spread(textured, true) == pytest.approx(np.sqrt(0.05**2 / 2))
 
 
 def test_boundaries_are_colour_steps_to_the_right_or_below():

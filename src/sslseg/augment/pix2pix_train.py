@@ -9,7 +9,11 @@ train split, else all but the seeded test share) and is scored on the held-out o
 * ``l1``: mean absolute difference to the true region image, per pixel and channel, in
   [0, 1] units;
 * ``boundary_f``: F-measure of region boundaries (:func:`boundaries`: a colour step above
-  ``EDGE_STEP`` to the right or below) with a tolerance of one pixel (:func:`boundary_f`).
+  ``EDGE_STEP`` to the right or below) with a tolerance of one pixel (:func:`boundary_f`);
+* ``region_spread``: the output's standard deviation inside the true regions
+  (:func:`region_spread`; 0 for the region image itself). L1 and boundary F alone rate the
+  input image itself close to its region image (it has the regions' mean colours and their
+  edges); what SaliencyCut removes is the texture inside them, which this measures.
 
 The run folder holds ``config.yaml``, ``log.jsonl`` (one line per epoch), ``last.pt`` (resume),
 ``generator.pt`` + ``generator.json`` (the export), ``results.json`` and
@@ -232,12 +236,33 @@ def generate(
     return np.concatenate(out) if out else np.zeros((0, *images.shape[1:]), np.float32)
 
 
+def region_spread(pred: np.ndarray, true_uint8: np.ndarray) -> float:
+    """How far ``pred`` is from flat inside the true regions: the pixel-weighted standard
+    deviation (over pixels and channels, [0, 1] units) of ``pred`` within each region of the
+    true region image (pixels of one painted colour), averaged over images. The true region
+    image scores 0; an image keeps its texture and scores its within-region spread."""
+    spreads = []
+    for p, t in zip(pred, np.asarray(true_uint8), strict=True):
+        _, region = np.unique(t.reshape(-1, 3), axis=0, return_inverse=True)
+        region = region.ravel()
+        flat = p.reshape(-1, 3).astype(np.float64)
+        count = np.bincount(region).astype(np.float64)
+        total = 0.0
+        for c in range(3):
+            mean = np.bincount(region, flat[:, c]) / count
+            total += ((flat[:, c] - mean[region]) ** 2).sum()
+        spreads.append(np.sqrt(total / flat.size))
+    return float(np.mean(spreads)) if spreads else float("nan")
+
+
 def fidelity(pred: np.ndarray, true_uint8: np.ndarray) -> dict[str, float]:
-    """``l1`` and ``boundary_f`` of float predictions against uint8 true region images."""
+    """``l1``, ``boundary_f`` and ``region_spread`` of float predictions against uint8 true
+    region images."""
     true = np.asarray(true_uint8, np.float32) / 255
     return {
         "l1": float(np.abs(pred - true).mean()),
         "boundary_f": boundary_f(boundaries(pred), boundaries(true)),
+        "region_spread": region_spread(pred, true_uint8),
     }
 
 
