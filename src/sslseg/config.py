@@ -294,3 +294,16 @@ def changed_key(
 
 
 _MISSING = object()
+
+
+def changed_since(
+    saved: dict[str, Any], config: Any, ignore: frozenset[str] | set[str] = frozenset()
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """:func:`changed_key` between a run's saved config dict and the dataclass ``config``,
+    where a key added to the dataclass after the run was made counts as unchanged while it
+    keeps its default (old runs stay valid); returns (key, old, new) as compared."""
+    current = config_to_dict(config)
+    defaults = config_to_dict(type(config)())
+    old = {k: v for k, v in current.items() if v == defaults.get(k)}
+    old.update(saved)
+    return changed_key(old, current, ignore), old, current

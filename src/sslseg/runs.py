@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import yaml
 
-from sslseg.config import RESUMABLE_KEYS, changed_key, config_to_dict
+from sslseg.config import RESUMABLE_KEYS, changed_since, config_to_dict
 from sslseg.errors import SslsegError
 
 
@@ -108,11 +108,7 @@ class RunDir:
         saved = self.read_yaml("config.yaml")
         if saved is None:
             return
-        current = config_to_dict(config)
-        defaults = config_to_dict(type(config)())
-        old = {k: v for k, v in current.items() if v == defaults.get(k)}
-        old.update(saved)
-        key = changed_key(old, current, RESUMABLE_KEYS)
+        key, old, current = changed_since(saved, config, RESUMABLE_KEYS)
         if key:
             raise SslsegError(
                 f"{self.root}: this folder holds a run with another config ({key}: "

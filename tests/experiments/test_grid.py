@@ -119,6 +119,12 @@ def test_pretraining_is_asked_once_with_only_the_keys_that_are_set(tmp_path, mon
     cfg = calls[0]
     assert (cfg.epochs, cfg.source, cfg.seed, cfg.root) == (2, "sample", 3, "")
     assert cfg.holdout() == {"fraction": 0.2, "seed": 3}  # the fine-tuning test set of seed 3
+    # a folder made before a key existed (pix2pix, here) is reused while the key is default
+    saved_path = tmp_path / "exp/pretrain/ssl-sample-seed3/config.yaml"
+    saved = yaml.safe_load(saved_path.read_text())
+    del saved["pix2pix"]
+    saved_path.write_text(yaml.safe_dump(saved))
+    assert ensure_encoder(config, model, 3) == first and len(calls) == 1
     # a changed pretraining key removes the stale encoder and pretrains again
     assert (tmp_path / first).read_bytes() == b"x"
     changed = load_config(ExperimentConfig, None, [*quiet, "pretrain={epochs: 3}"])

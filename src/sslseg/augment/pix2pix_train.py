@@ -120,10 +120,9 @@ class Pix2PixConfig:
 
     def holdout(self) -> dict[str, Any] | None:
         """The hold-out the generator learns without (None: transductive)."""
-        if self.transductive:
-            return None
-        seed = self.seed if self.holdout_seed < 0 else self.holdout_seed
-        return {"fraction": self.holdout_fraction, "seed": seed}
+        from sslseg.data.splits import holdout_of
+
+        return holdout_of(self)
 
     def run_folder(self) -> Path:
         return Path(self.out or f"runs/pix2pix-{self.source}-{self.side}px")

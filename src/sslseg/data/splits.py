@@ -180,6 +180,16 @@ def split_for(store: Any, config: Any) -> Split:
 TEST_SPLITS = {"cifar10": ("test", "all"), "stl10": ("test",)}
 
 
+def holdout_of(config: Any) -> dict[str, Any] | None:
+    """The hold-out a pretraining-like config (``transductive``, ``holdout_fraction``,
+    ``holdout_seed``, ``seed``) trains without: ``{fraction, seed}``, or None (transductive);
+    ``holdout_seed`` -1 means the run's own seed."""
+    if config.transductive:
+        return None
+    seed = config.seed if config.holdout_seed < 0 else config.holdout_seed
+    return {"fraction": config.holdout_fraction, "seed": seed}
+
+
 def pretraining_rows(
     source: str, ids: list[str], hold: dict[str, Any] | None, splits: list[str] | None = None
 ) -> np.ndarray | None:

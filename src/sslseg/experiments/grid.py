@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from sslseg.config import RESUMABLE_KEYS, changed_key, config_to_dict, load_config, require
+from sslseg.config import (
+    RESUMABLE_KEYS,
+    changed_key,
+    changed_since,
+    config_to_dict,
+    load_config,
+    require,
+)
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
@@ -141,7 +148,7 @@ def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int) -> str
     run = RunDir(folder)
     saved = run.read_yaml("config.yaml")
     if saved is not None:
-        key = changed_key(saved, config_to_dict(cfg), RESUMABLE_KEYS)
+        key, _, _ = changed_since(saved, cfg, RESUMABLE_KEYS)  # added keys at default: same
         if key:
             _say(config.progress, f"{folder}: pretraining again, {key} changed")
             shutil.rmtree(folder)

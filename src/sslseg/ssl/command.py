@@ -107,10 +107,9 @@ class PretrainConfig:
 
     def holdout(self) -> dict[str, Any] | None:
         """The hold-out this run pretrains without (None: transductive)."""
-        if self.transductive:
-            return None
-        seed = self.seed if self.holdout_seed < 0 else self.holdout_seed
-        return {"fraction": self.holdout_fraction, "seed": seed}
+        from sslseg.data.splits import holdout_of
+
+        return holdout_of(self)
 
     def run_folder(self) -> Path:
         return Path(self.out or f"runs/pretrain-{self.method}-{self.source}-{self.side}px")
