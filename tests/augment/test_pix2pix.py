@@ -123,6 +123,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_generator(tmp_path):
     results = (whole.parent / "results.json").read_text()
     assert all(f'"{k}"' in results for k in ("l1", "boundary_f", "region_spread"))
     assert (whole.parent / "pix2pix_examples.png").stat().st_size > 0
+    assert (whole.parent / "pix2pix_curves.png").stat().st_size > 0
 
 
 def test_a_changed_config_is_refused_before_training(tmp_path):

@@ -32,3 +32,21 @@ def plot_pix2pix_examples(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_pix2pix_curves(log: list[dict], path: Path) -> None:
+    """Per epoch: training L1, held-out L1 (left) and held-out boundary F (right)."""
+    epochs = [r["epoch"] for r in log]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
+    left.plot(epochs, [r["g_l1"] for r in log], label="train L1")
+    if all("held_l1" in r for r in log):
+        left.plot(epochs, [r["held_l1"] for r in log], label="held-out L1")
+        right.plot(epochs, [r["held_boundary_f"] for r in log], color="C2")
+    left.set_xlabel("epoch")
+    left.set_ylabel("L1 to the region image")
+    left.legend(fontsize=8)
+    right.set_xlabel("epoch")
+    right.set_ylabel("held-out boundary F")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

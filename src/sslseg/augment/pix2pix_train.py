@@ -16,9 +16,9 @@ train split, else all but the seeded test share) and is scored on the held-out o
   edges); what SaliencyCut removes is the texture inside them, which this measures.
 
 The run folder holds ``config.yaml``, ``log.jsonl`` (one line per epoch), ``last.pt`` (resume),
-``generator.pt`` + ``generator.json`` (the export), ``results.json`` and
-``pix2pix_examples.png`` (held-out image / SaliencyCut region image / Pix2Pix output, like
-the study's Fig. 6).
+``generator.pt`` + ``generator.json`` (the export), ``results.json``, ``pix2pix_curves.png``
+(L1 and boundary F per epoch) and ``pix2pix_examples.png`` (held-out image / SaliencyCut
+region image / Pix2Pix output, like the study's Fig. 6).
 """
 
 from __future__ import annotations
@@ -445,9 +445,10 @@ def train_pix2pix(
         "train_images": len(rows),
     }
     path = save_generator(trainer.generator, run.path(GENERATOR_FILE), meta)
-    if config.examples and len(held):
-        from sslseg.augment.figures import plot_pix2pix_examples
+    from sslseg.augment.figures import plot_pix2pix_curves, plot_pix2pix_examples
 
+    plot_pix2pix_curves(run.read_log(), run.path("pix2pix_curves.png"))
+    if config.examples and len(held):
         k = min(config.examples, len(held))
         plot_pix2pix_examples(
             images[held[:k]], targets[held[:k]], pred[:k], run.path("pix2pix_examples.png")
