@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from sslseg.atomic import building
 from sslseg.data.sources import Source, make_source
 from sslseg.errors import SslsegError
 
@@ -187,11 +187,7 @@ def build_store(
     folder = (root or cache_dir()) / f"{source.name}-{side}-{resize}-{fingerprint}-v{STORE_VERSION}"
     if (folder / "index.json").is_file():
         return open_store_folder(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with building(folder) as tmp:
         n = len(items)
         images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (n, side, side, 3))
         masks = (
@@ -246,13 +242,6 @@ def build_store(
             "groups": [it.group or it.id for it in items],
         }
         (tmp / "index.json").write_text(json.dumps(index))
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same store first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return open_store_folder(folder)
 
 

@@ -21,8 +21,6 @@ below ``min_contrast`` (the object is not clearly more salient than its surround
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sslseg.atomic import building
 from sslseg.config import require
 from sslseg.data.store import Store
 from sslseg.errors import SslsegError
@@ -171,22 +170,12 @@ def write_seg_folder(
     bad = sorted(set(parts) - {"", *FOLDER_OF})
     if bad:
         raise SslsegError(f"pseudo-labels: unknown split(s) {bad} (train, val, test)")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     manifest: dict[str, Any] = {"store": store.root.name, "parts": {}, **(extra or {})}
-    try:
+    with building(folder) as tmp:
         for split, part in parts.items():
             where = tmp / FOLDER_OF[split] if split else tmp
             manifest["parts"][split or "all"] = _write_part(where, store, part)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        try:
-            tmp.rename(folder)
-        except OSError:  # another process finished the same folder first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

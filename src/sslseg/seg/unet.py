@@ -83,13 +83,11 @@ def save_smp_pretrained(model: nn.Module, folder: Path) -> Path:
     temporary folder renamed at the end: a kill leaves no half-written folder.
     """
     import copy
-    import shutil
+
+    from sslseg.atomic import building
 
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     plain = copy.deepcopy(model).to("cpu", memory_format=torch.contiguous_format)
-    plain.save_pretrained(str(tmp))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with building(folder, replace=True) as tmp:
+        plain.save_pretrained(str(tmp))
     return folder
