@@ -2,7 +2,8 @@
 
 A binary mask of PV panels holds whole arrays as connected blobs: each 8-connected component
 of at least ``min_area`` pixels is one instance (seed 003 detects panel arrays). Instance label
-maps (DSB 2018 nuclei, COCO converted) give each non-zero id as one instance.
+maps (DSB 2018 nuclei, or a ``coco`` source's annotations: its ``read_instances``) give each
+non-zero id as one instance.
 """
 
 from __future__ import annotations

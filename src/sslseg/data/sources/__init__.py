@@ -8,6 +8,7 @@ from typing import Any
 from sslseg.data.sources.base import IGNORE, Item, Source, read_rgb
 from sslseg.data.sources.cats_vs_dogs import CatsVsDogs
 from sslseg.data.sources.cifar10 import Cifar10
+from sslseg.data.sources.coco import Coco
 from sslseg.data.sources.image_folder import ImageFolder
 from sslseg.data.sources.oxford_pet import OxfordPet
 from sslseg.data.sources.seg_folder import SegFolder
@@ -15,7 +16,7 @@ from sslseg.data.sources.stl10 import Stl10
 from sslseg.errors import SslsegError
 
 SOURCES: dict[str, type[Source]] = {
-    cls.name: cls for cls in (OxfordPet, SegFolder, ImageFolder, CatsVsDogs, Cifar10, Stl10)
+    cls.name: cls for cls in (OxfordPet, SegFolder, Coco, ImageFolder, CatsVsDogs, Cifar10, Stl10)
 }
 
 SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "sample" / "oxford-iiit-pet"
