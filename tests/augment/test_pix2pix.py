@@ -93,6 +93,20 @@ def test_a_few_steps_lower_the_l1_on_a_fixed_batch(tmp_path):
     assert l1[-1] < 0.75 * l1[0]  # 0.280 -> 0.175 when written
 
 
+def test_initial_weights_are_named_by_the_seed_alone(tmp_path):
+    config = _tiny(tmp_path)
+    empty = np.zeros((0, SIDE, SIDE, 3), np.uint8)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = Pix2PixEpochs(config, empty, empty, (empty, empty), torch.device("cpu"), "fp32")
+    assert torch.equal(torch.rand(1), before)  # the caller's stream is not advanced
+    torch.manual_seed(7)
+    b = Pix2PixEpochs(config, empty, empty, (empty, empty), torch.device("cpu"), "fp32")
+    for x, y in zip(a.state_dict()["generator"].values(), b.state_dict()["generator"].values()):
+        assert torch.equal(x, y)
+
+
 def test_the_schedule_is_constant_then_linear_to_zero():
     assert [lr_factor(e, 4) for e in range(4)] == pytest.approx([1.0, 1.0, 2 / 3, 1 / 3])
     assert lr_factor(99, 100) == pytest.approx(1 / 51)

@@ -291,12 +291,18 @@ class Pix2PixEpochs:
     ) -> None:
         self.config, self.device, self.precision = config, device, precision
         self.images, self.targets, self.held = images, targets, held
-        torch.manual_seed(config.seed)
-        self.generator = UNetGenerator(config.side, config.ngf, config.dropout).to(device)
-        layers = config.d_layers or default_layers(config.side)
-        self.discriminator = PatchDiscriminator(config.ndf, layers).to(device)
-        init_weights(self.generator)
-        init_weights(self.discriminator)
+        from sslseg.backbones import seeded
+
+        # built and initialised on the CPU under the seed alone (the caller's stream untouched,
+        # the same weights on any device), then moved
+        with seeded(config.seed):
+            generator = UNetGenerator(config.side, config.ngf, config.dropout)
+            discriminator = PatchDiscriminator(
+                config.ndf, config.d_layers or default_layers(config.side)
+            )
+            init_weights(generator)
+            init_weights(discriminator)
+        self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         betas = (config.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), config.lr, betas=betas)
