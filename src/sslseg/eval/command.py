@@ -41,6 +41,7 @@ from sslseg.runs import RunDir, atomic_write_text
 # Sources whose ``split`` option gives a standard train/test pair; others are held out.
 SPLIT_SOURCES = {"cifar10": ("train", "test"), "stl10": ("train", "test")}
 AUTO = "auto"
+CLUSTER_ON = ("test", "all")
 
 
 @dataclass
@@ -48,8 +49,9 @@ class EvaluateConfig:
     """Settings of ``sslseg evaluate`` (``configs/evaluate.yaml`` lists them all)."""
 
     encoders: list[str] = field(default_factory=lambda: ["random"])  # encoder.pt, random, imagenet
-    source: str = "cifar10"  # cifar10, stl10, image-folder, cats-vs-dogs, oxford-pet, sample
+    source: str = "cifar10"  # cifar10, stl10, image-folder, seg-folder, cats-vs-dogs, sample, ...
     root: str = ""  # the source's data folder
+    source_options: dict[str, Any] = field(default_factory=dict)  # passed to the source
     train_split: str = "auto"  # auto: train/test for cifar10 and stl10, else a held-out part
     test_split: str = "auto"
     test_fraction: float = 0.2  # held-out share when the source has no splits
@@ -76,6 +78,9 @@ class EvaluateConfig:
     linear_c: float = 0.1  # L2 strength 1/C; 0.1 converges in ~300 L-BFGS steps on 512-D
     linear_max_iter: int = 1000
     clusters: int = 0  # k of k-means; 0 = number of classes (10 without labels)
+    # test: k-means / t-SNE of the held-out images; all: of every image (a held-out source only)
+    cluster_on: str = "test"
+    probes: bool = True  # kNN and linear evaluation; false: clustering only
     tsne: bool = True  # t-SNE figures of the held-out features
     tsne_points: int = 2000  # t-SNE on at most this many test images
     progress: bool = True  # progress bars
@@ -99,6 +104,11 @@ class EvaluateConfig:
         )
         require(self.linear_c > 0, "linear_c", "must be positive")
         require(self.clusters >= 0, "clusters", "must be 0 (number of classes) or at least 2")
+        require(
+            self.cluster_on in CLUSTER_ON,
+            "cluster_on",
+            f"'{self.cluster_on}' is not one of {', '.join(CLUSTER_ON)}",
+        )
         require(self.tsne_points >= 5, "tsne_points", "must be at least 5")
         require(self.sklearn_threads >= 0, "sklearn_threads", "must be 0 (default) or positive")
 
@@ -132,11 +142,22 @@ class Data:
 def load_data(cfg: EvaluateConfig) -> Data:
     """Open the train and test stores, or one store with a stratified held-out part."""
     cache = Path(cfg.cache).expanduser() if cfg.cache else None
-    common = dict(side=cfg.side, resize=cfg.resize, cache=cache, progress=cfg.progress)
+    common = dict(
+        side=cfg.side, resize=cfg.resize, cache=cache, progress=cfg.progress, **cfg.source_options
+    )
     defaults = SPLIT_SOURCES.get(cfg.source)
     train_split = defaults[0] if cfg.train_split == "auto" and defaults else cfg.train_split
     test_split = defaults[1] if cfg.test_split == "auto" and defaults else cfg.test_split
     if train_split not in ("auto", "") and test_split not in ("auto", ""):
+        if cfg.cluster_on == "all":
+            raise SslsegError(
+                f"config: cluster_on: 'all' clusters every image of one store; {cfg.source} is "
+                f"evaluated on its {train_split}/{test_split} splits (cluster_on: test)"
+            )
+        if "split" in cfg.source_options:
+            raise SslsegError(
+                "config: source_options.split: give train_split and test_split instead"
+            )
         train = open_store(cfg.source, cfg.root, split=train_split, **common)
         test = open_store(cfg.source, cfg.root, split=test_split, **common)
         data = Data(train, test, np.arange(len(train)), np.arange(len(test)))
@@ -183,18 +204,22 @@ BUILT_IN = ("random", "imagenet")
 
 
 def check_unseen(encoders: list[Encoder], cfg: EvaluateConfig, data: Data) -> None:
-    """Refuse an encoder pretrained on any of the probes' test images (unless transductive)."""
+    """Refuse an encoder pretrained on any image it is scored on (unless transductive): the
+    probes' test images, and with ``cluster_on: all`` every image it clusters."""
     if cfg.transductive:
         return
-    test_ids = {data.test.ids[i] for i in data.test_idx}
+    scored = {data.test.ids[i] for i in data.test_idx}
+    what, hint = "test images", "evaluate with the seed and test_fraction of its holdout"
+    if cfg.cluster_on == "all":
+        scored |= {data.train.ids[i] for i in data.train_idx}
+        what, hint = "images it clusters (cluster_on: all)", "use cluster_on: test"
     for enc in encoders:
         seen = pretraining_saw(enc.meta, cfg.source, cfg.root, data.test.ids)
-        overlap = len(test_ids & seen)
+        overlap = len(scored & seen)
         if overlap:
             raise SslsegError(
-                f"{enc.spec}: was pretrained on {overlap} of the {len(test_ids)} test images "
-                "(evaluate with the seed and test_fraction of its holdout, or set "
-                "transductive=true to score it on them anyway)"
+                f"{enc.spec}: was pretrained on {overlap} of the {len(scored)} {what} "
+                f"({hint}, or set transductive=true to score it on them anyway)"
             )
 
 
@@ -332,6 +357,21 @@ def probe_scores(
 # --- clustering -----------------------------------------------------------------------------
 
 
+def clustered(
+    data: Data, train_f: np.ndarray, test_f: np.ndarray, cfg: EvaluateConfig
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features and labels (None unlabelled) of the images to cluster: the held-out ones, or
+    with ``cluster_on: all`` every image of the store, in store order (so the hold-out's seed
+    does not reorder them)."""
+    labelled = data.labelled
+    if cfg.cluster_on != "all":
+        return test_f, data.test_labels if labelled else None
+    rows = np.concatenate([data.train_idx, data.test_idx])
+    order = np.argsort(rows, kind="stable")
+    feats = np.concatenate([train_f, test_f])[order]
+    return feats, data.train.labels[rows[order]] if labelled else None
+
+
 def cluster_scores(
     test_f: np.ndarray,
     test_y: np.ndarray | None,
@@ -339,9 +379,10 @@ def cluster_scores(
     cfg: EvaluateConfig,
     timer: StepTimer | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """k-means of the held-out features: cluster ids, and NMI / ARI / silhouette.
+    """k-means of the features given: cluster ids, and NMI / ARI / silhouette.
 
-    Clustering is on the held-out images (the paper clusters the 20 % not pretrained on).
+    By default these are the held-out images (the paper clusters the 20 % not pretrained on);
+    :func:`clustered` picks them.
     """
     timer = timer or StepTimer()
     threads = cfg.sklearn_threads or None
@@ -391,20 +432,19 @@ def evaluate_encoder(
     timer = StepTimer(run, name)
     row: dict[str, Any] = {"spec": enc.spec, "meta": enc.meta, "feature_dim": enc.feature_dim}
     train_f, test_f, row["features_cached"] = encoder_features(enc, data, cfg, cache, device, timer)
-    labelled = data.labelled
-    if labelled:
+    if data.labelled and cfg.probes:
         row.update(
             probe_scores(train_f, data.train_labels, test_f, data.test_labels, cfg, device, timer)
         )
     else:
         row.update(knn_acc=None, linear_acc=None, linear=[])
-    test_y = data.test_labels if labelled else None
-    clusters, scores = cluster_scores(test_f, test_y, cluster_count(cfg, data), cfg, timer)
-    row.update(scores)
+    cluster_f, cluster_y = clustered(data, train_f, test_f, cfg)
+    clusters, scores = cluster_scores(cluster_f, cluster_y, cluster_count(cfg, data), cfg, timer)
+    row.update(scores, n_clustered=len(cluster_f))
     png = tsne_figure(
-        test_f,
+        cluster_f,
         clusters,
-        test_y,
+        cluster_y,
         scores,
         run.path(f"tsne_{_slug(name)}.png"),
         name,
@@ -420,7 +460,8 @@ def evaluate_encoder(
 
 def cluster_count(cfg: EvaluateConfig, data: Data) -> int:
     """k of k-means: ``clusters``, else the number of classes (10 without labels)."""
-    n_classes = len(np.unique(data.train_labels)) if data.labelled else 0
+    labels = np.concatenate([data.train_labels, data.test_labels])
+    n_classes = len(np.unique(labels)) if data.labelled else 0
     return cfg.clusters or n_classes or len(data.train.class_names) or 10
 
 
@@ -458,6 +499,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         "n_test": int(len(data.test_idx)),
         "labelled": data.labelled,
         "class_names": data.train.class_names,
+        "cluster_on": cfg.cluster_on,
         "device": str(device),
         "seconds_data": load_seconds,
         "encoders": {},
@@ -575,5 +617,7 @@ def run(args: argparse.Namespace) -> int:
     results = evaluate(cfg)
     for name, row in results["encoders"].items():
         print(summary_line(name, row))
+    first = next(iter(results["encoders"].values()))
+    print(f"k-means k={first['k']} of {first['n_clustered']} images (cluster_on: {cfg.cluster_on})")
     print(f"results: {Path(cfg.out) / 'results.json'} ({results['seconds_total']:.1f} s)")
     return 0
