@@ -30,7 +30,9 @@ if [[ $STEP == *a* ]]; then
   $SSLSEG pretrain configs/pretrain/simclr.yaml source=seg-folder root=$PV/roboflow \
       "source_options={foreground: nonzero, include: 'PV01_*', exclude_like: $PV/pv01-original}" \
       epochs=$EPOCHS out=$OUT/simclr progress=false
-  echo "simclr pretrain wall $(( $(date +%s) - s )) s"
+  mkdir -p $OUT
+  echo "simclr pretrain wall $(( $(date +%s) - s )) s ($(nproc) cores, load" \
+      "$(cut -d' ' -f1-3 /proc/loadavg))" | tee $OUT/pretrain-wall.txt
 fi
 if [[ -f $OUT/simclr/encoder.pt ]]; then ENCODERS="random,$OUT/simclr/encoder.pt"; fi
 s=$(date +%s)
@@ -38,6 +40,8 @@ $SSLSEG evaluate configs/evaluate/pv01-clusters.yaml "encoders=[$ENCODERS]" \
     out=$OUT/evaluate 2>&1 | tee "$TXT"
 echo "evaluate wall $(( $(date +%s) - s )) s" | tee -a "$TXT"
 cat $OUT/evaluate/summary.csv >> "$TXT"
+tail -n 1 $OUT/simclr/log.jsonl >> "$TXT" 2>/dev/null || true
+cat $OUT/pretrain-wall.txt >> "$TXT" 2>/dev/null || true
 for png in $OUT/evaluate/tsne_*.png; do
   name=$(basename "$png" .png)
   cp "$png" "$FIGURES/pv01_${name}.png"
