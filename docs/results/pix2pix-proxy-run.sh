@@ -9,9 +9,14 @@ set -euo pipefail
 PY=${PY:-.venv/bin/python}
 OUT=runs/pix2pix-proxy
 s=$(date +%s)
-/usr/bin/time -f "pix2pix wall_s=%e" .venv/bin/sslseg pix2pix configs/pix2pix/pet64.yaml \
-    progress=false 2>&1 | tail -n 2 | tee docs/results/pix2pix-pet64-train.txt
+.venv/bin/sslseg pix2pix configs/pix2pix/pet64.yaml progress=false 2>&1 | tail -n 1 \
+    | tee docs/results/pix2pix-pet64-train.txt  # a finished run only says so
 cp $OUT/generator/log.jsonl docs/results/pix2pix-pet64-log.jsonl
+$PY -c "import json, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+print(f'epochs={len(log)} train_seconds={sum(r[\"seconds\"] for r in log):.1f}',
+      f'final_held_l1={log[-1][\"held_l1\"]} final_held_boundary_f={log[-1][\"held_boundary_f\"]}')" \
+    $OUT/generator/log.jsonl | tee -a docs/results/pix2pix-pet64-train.txt
 $PY -c "import json, sys; from pathlib import Path
 from sslseg.augment.figures import plot_pix2pix_curves
 log = [json.loads(l) for l in Path(sys.argv[1]).read_text().splitlines()]
