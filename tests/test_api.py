@@ -52,3 +52,22 @@ def test_bad_configs_are_one_line_errors(config, overrides, message, tmp_path):
         sslseg.finetune(config, out=str(tmp_path / "never"), **overrides)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "never").exists()
+
+
+def test_every_command_with_a_typed_config_has_its_function():
+    from sslseg.cli import COMMANDS
+
+    names = {"quickstart"}  # its own small entry point, not a typed-config stage
+    for name in COMMANDS:
+        if name in names:
+            continue
+        fn = name.replace("-", "_")
+        assert hasattr(sslseg, fn) or hasattr(sslseg.api, fn), fn
+
+
+def test_pix2pix_and_pseudo_label_take_configs_like_the_others(tmp_path):
+    with pytest.raises(SslsegError, match="config: side: Pix2Pix needs a power-of-two side"):
+        sslseg.pix2pix({"side": 48}, out=str(tmp_path / "never"))
+    with pytest.raises(SslsegError, match="config: carry"):
+        sslseg.pseudo_label(None, carry="nothing", out=str(tmp_path / "never"))
+    assert not (tmp_path / "never").exists()

@@ -20,10 +20,12 @@ from sslseg.config import load_config
 from sslseg.errors import SslsegError
 
 if TYPE_CHECKING:
+    from sslseg.augment.pix2pix_train import Pix2PixConfig
     from sslseg.det.train import DetectConfig
     from sslseg.eval.command import EvaluateConfig
     from sslseg.experiments.grid import ExperimentConfig
     from sslseg.experiments.label_curves import LabelCurveConfig
+    from sslseg.experiments.pseudo_labels import PseudoLabelConfig
     from sslseg.saliency.command import SaliencyConfig
     from sslseg.seg.finetune import FinetuneConfig
     from sslseg.ssl.command import PretrainConfig
@@ -91,6 +93,21 @@ def label_curves(config: LabelCurveConfig | ConfigLike = None, **overrides: Any)
     from sslseg.experiments.label_curves import LabelCurveConfig, run_label_curves
 
     return run_label_curves(as_config(LabelCurveConfig, config, **overrides))
+
+
+def pix2pix(config: Pix2PixConfig | ConfigLike = None, **overrides: Any) -> Path:
+    """``sslseg pix2pix``: train (or resume) the Pix2Pix proxy; returns its ``generator.pt``."""
+    from sslseg.augment.pix2pix_train import Pix2PixConfig, train_pix2pix
+
+    return train_pix2pix(as_config(Pix2PixConfig, config, **overrides))
+
+
+def pseudo_label(config: PseudoLabelConfig | ConfigLike = None, **overrides: Any) -> dict[str, Any]:
+    """``sslseg pseudo-label``: run (or resume) the pseudo-mask regimes; returns the summary
+    (``complete``, cells, report paths, headline IoUs)."""
+    from sslseg.experiments.pseudo_labels import PseudoLabelConfig, run_pseudo_labels
+
+    return run_pseudo_labels(as_config(PseudoLabelConfig, config, **overrides))
 
 
 def saliency(config: SaliencyConfig | ConfigLike = None, **overrides: Any) -> int:
