@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy as np
 from tqdm import tqdm
 
 from sslseg.board import Board
@@ -36,6 +37,19 @@ class EpochTrainer(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     def train_one_epoch(self, epoch: int, bar: tqdm) -> dict[str, Any]: ...
+
+
+def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """A seeded shuffle of ``indices`` cut into batches (the last may be smaller).
+
+    A last batch of one image joins the one before: batch norm cannot train on a single
+    image at a U-Net's 1 x 1 bottleneck (torch raises), whatever the data.
+    """
+    order = np.random.default_rng([seed, epoch]).permutation(indices)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [np.concatenate(batches[-2:])]
+    return batches
 
 
 def restore(trainer: EpochTrainer, run: RunDir | None, checkpoint: str) -> int:

@@ -46,10 +46,11 @@ from sslseg.augment.pix2pix import (
     to_signed,
     to_unit,
 )
+from sslseg.augment.views import flip_batch, to_float
 from sslseg.config import PRECISIONS, require
 from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.errors import SslsegError
-from sslseg.loop import run_epochs
+from sslseg.loop import epoch_batches, run_epochs
 from sslseg.runs import RunDir
 
 if TYPE_CHECKING:
@@ -158,10 +159,9 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
-def to_float(images: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``B x S x S x 3`` uint8 to ``B x 3 x S x S`` float in [0, 1] on ``device``."""
-    t = torch.as_tensor(np.asarray(images)).to(device)
-    return t.permute(0, 3, 1, 2).float().div_(255)
+def hwc_to_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``B x S x S x 3`` uint8 (store layout) to ``B x 3 x S x S`` float in [0, 1] on ``device``."""
+    return to_float(torch.as_tensor(np.asarray(images)).to(device).permute(0, 3, 1, 2))
 
 
 def train_rows(config: Pix2PixConfig, store: Store) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +227,7 @@ def generate(
     generator.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = to_signed(to_float(images[start : start + batch_size], device))
+        x = to_signed(hwc_to_float(images[start : start + batch_size], device))
         with autocast(device, precision):
             y = generator(x).float()
         out.append(to_unit(y).clamp_(0, 1).permute(0, 2, 3, 1).cpu().numpy())
@@ -309,12 +309,9 @@ class Pix2PixEpochs:
         self.steps_per_epoch = len(self.batches(0))
 
     def batches(self, epoch: int) -> list[np.ndarray]:
-        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.images))
-        size = self.config.batch_size
-        out = [order[i : i + size] for i in range(0, len(order), size)]
-        if len(out) > 1 and len(out[-1]) == 1:  # batch norm needs two images
-            out[-2:] = [np.concatenate(out[-2:])]
-        return out
+        return epoch_batches(
+            np.arange(len(self.images)), self.config.batch_size, self.config.seed, epoch
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -363,12 +360,10 @@ class Pix2PixEpochs:
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(config.seed * 100_003 + epoch)  # dropout: resumable
             for idx in self.batches(epoch):
-                x = to_signed(to_float(self.images[idx], device))
-                y = to_signed(to_float(self.targets[idx], device))
+                x = to_signed(hwc_to_float(self.images[idx], device))
+                y = to_signed(hwc_to_float(self.targets[idx], device))
                 if config.flip:
-                    flip = (torch.rand(len(idx), generator=flips) < 0.5).to(device)
-                    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-                    y = torch.where(flip[:, None, None, None], y.flip(-1), y)
+                    x, y = flip_batch(x, y, flips)
                 sums += self.step(x, y) * len(idx)
                 n += len(idx)
                 bar.update()

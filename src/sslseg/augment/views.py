@@ -345,6 +345,15 @@ def make_view(images: Tensor, spec: ViewSpec, g: torch.Generator) -> Tensor:
     return x.sub_(mean).mul_(inv_std)
 
 
+def flip_batch(x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Mirror a random half of the batch left-right, ``x`` and its pair ``y`` (a mask or a
+    target image) alike; one draw per image from ``generator`` (on the CPU)."""
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    x = torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+    y = torch.where(flip.view(-1, *[1] * (y.dim() - 1)), y.flip(-1), y)
+    return x, y
+
+
 def to_float(batch_uint8: Tensor) -> Tensor:
     """``B x 3 x H x W`` uint8 → float32 in [0, 1] (done once per batch, shared by all views)."""
     if batch_uint8.dtype != torch.uint8 or batch_uint8.dim() != 4 or batch_uint8.shape[1] != 3:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from sslseg.augment.views import flip_batch
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, check_arch, seeded
 from sslseg.board import Board
 from sslseg.config import PRECISIONS, require
@@ -27,7 +28,7 @@ from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
 from sslseg.errors import SslsegError
-from sslseg.loop import run_epochs
+from sslseg.loop import epoch_batches, run_epochs
 from sslseg.runs import RunDir, atomic_write_bytes, atomic_write_text
 from sslseg.seg.figures import plot_curves, plot_predictions
 from sslseg.seg.metrics import (
@@ -140,30 +141,6 @@ class BatchLoader:
         masks = torch.from_numpy(np.ascontiguousarray(self.store.masks[idx])).to(self.device)
         x = images.permute(0, 3, 1, 2).float().sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format), masks
-
-
-def flip_batch(
-    x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mirror a random half of the batch left-right, image and mask alike."""
-    flip = torch.rand(x.shape[0], generator=generator) < 0.5
-    flip_dev = flip.to(x.device)
-    x = torch.where(flip_dev.view(-1, 1, 1, 1), x.flip(-1), x)
-    y = torch.where(flip_dev.view(-1, 1, 1), y.flip(-1), y)
-    return x, y
-
-
-def epoch_batches(indices: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
-    """A seeded shuffle of ``indices`` cut into batches (the last may be smaller).
-
-    A last batch of one image joins the one before: batch norm cannot train on a single
-    image at the U-Net's 1 x 1 bottleneck (torch raises), whatever the data.
-    """
-    order = np.random.default_rng([seed, epoch]).permutation(indices)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2:] = [np.concatenate(batches[-2:])]
-    return batches
 
 
 def forward_logits(model: nn.Module, x: torch.Tensor, precision: str) -> torch.Tensor:
