@@ -14,6 +14,7 @@ from sslseg.errors import SslsegError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IGNORE = 255  # mask value excluded from loss and metrics
+SHOWN = 10  # names listed in one error message before "and N more"
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,10 @@ def read_label_image(path: Path) -> np.ndarray:
 def list_images(folder: Path) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def listed(names: list[str], sep: str = ", ", shown: int = SHOWN) -> str:
+    """The first ``shown`` of ``names`` joined by ``sep``, then "and N more" for the rest: a
+    message that names every bad file without running to pages."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return sep.join(names[:shown]) + more

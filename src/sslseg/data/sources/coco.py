@@ -37,12 +37,11 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sslseg.data.sources.base import IGNORE, Item, Source
+from sslseg.data.sources.base import IGNORE, Item, Source, listed
 from sslseg.data.sources.seg_folder import SPLIT_FOLDERS, tile_group
 from sslseg.errors import SslsegError
 
 ANNOTATIONS = "_annotations.coco.json"  # the Roboflow COCO export's name, in each split folder
-SHOWN = 10  # bad files / annotations named in one message before "and N more"
 
 
 @dataclass(frozen=True)
@@ -315,7 +314,7 @@ class Coco(Source):
                 crowd = bool(ann.get("iscrowd", 0))
                 by_image[ann["image_id"]][int(crowd)].append((ann["id"], ann["segmentation"]))
         if bad:
-            raise SslsegError(f"{path}: {len(bad)} bad annotation(s): {_listed(bad, '; ')}")
+            raise SslsegError(f"{path}: {len(bad)} bad annotation(s): {listed(bad, '; ')}")
         missing = [
             entry["file_name"]
             for entry in data["images"]
@@ -324,7 +323,7 @@ class Coco(Source):
         if missing:
             raise SslsegError(
                 f"{path}: {len(missing)} image(s) listed but not found in {folder}: "
-                f"{_listed(missing, ', ')}"
+                f"{listed(missing, ', ')}"
             )
         prefix = f"{path.parent.name}/" if split else ""
         items = []
@@ -393,8 +392,3 @@ class Coco(Source):
         for k, (ann_id, segm) in enumerate(record.instances, start=1):
             ids[self._decode(record, ann_id, segm)] = k
         return ids
-
-
-def _listed(names: list[str], sep: str) -> str:
-    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    return sep.join(names[:SHOWN]) + more

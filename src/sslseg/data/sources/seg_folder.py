@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from sslseg.data.sources.base import Item, Source, list_images, read_label_image
+from sslseg.data.sources.base import Item, Source, list_images, listed, read_label_image
 from sslseg.errors import SslsegError
 
 LAYOUTS = ("auto", "folders", "suffix")
@@ -240,12 +240,9 @@ class SegFolder(Source):
         """A named tile, or a folder, that dropped nothing is an error (a likely typo)."""
         unmatched = sorted(self.exclude_groups - self._dropped)
         if unmatched:
-            shown = ", ".join(unmatched[:10]) + (
-                f" and {len(unmatched) - 10} more" if len(unmatched) > 10 else ""
-            )
             raise SslsegError(
                 f"config: source_options.exclude_groups: {len(unmatched)} name(s) match no "
-                f"image of {self.root} (include '{self.include}'): {shown}"
+                f"image of {self.root} (include '{self.include}'): {listed(unmatched)}"
             )
         if self.exclude_like and not self._like & self._dropped:
             raise SslsegError(
@@ -326,7 +323,5 @@ class SegFolder(Source):
 
 def no_mask_message(missing: list[Path], folder: Path, suffix: str = "") -> str:
     """One line naming every image without a mask (the first 10, then a count)."""
-    shown = ", ".join(p.name for p in missing[:10])
-    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
     what = f"a '{suffix}' mask beside it" if suffix else f"a mask of the same name in {folder}"
-    return f"{folder}: {len(missing)} image(s) without {what}: {shown}{more}"
+    return f"{folder}: {len(missing)} image(s) without {what}: {listed([p.name for p in missing])}"
