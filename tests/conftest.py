@@ -1,7 +1,9 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -21,3 +23,17 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """3 classes x 8 images of 16 px, each class a distinct colour with noise."""
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    colours = [(220, 40, 40), (40, 220, 40), (40, 40, 220)]
+    for name, colour in zip(("red", "green", "blue"), colours, strict=True):
+        (root / name).mkdir(parents=True)
+        for i in range(8):
+            img = np.clip(np.array(colour) + rng.normal(0, 20, (16, 16, 3)), 0, 255)
+            Image.fromarray(img.astype(np.uint8)).save(root / name / f"{i}.png")
+    return root

@@ -1,8 +1,8 @@
 """sslseg: self-supervised pretraining of image encoders for foreground segmentation.
 
 The Python API (``docs/api.md``): ``sslseg.pretrain``, ``finetune``, ``evaluate``, ``detect``,
-``experiment``, ``label_curves``, ``pseudo_label`` and ``pix2pix`` each take the typed config
-of their command, a dict of its keys or a YAML path, plus keyword overrides.
+``experiment``, ``label_curves``, ``linear_curves``, ``pseudo_label`` and ``pix2pix`` each take
+the typed config of their command, a dict of its keys or a YAML path, plus keyword overrides.
 """
 
 from sslseg.api import (
@@ -11,6 +11,7 @@ from sslseg.api import (
     experiment,
     finetune,
     label_curves,
+    linear_curves,
     pix2pix,
     pretrain,
     pseudo_label,
@@ -23,6 +24,7 @@ __all__ = [
     "experiment",
     "finetune",
     "label_curves",
+    "linear_curves",
     "pix2pix",
     "pretrain",
     "pseudo_label",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from sslseg.eval.command import EvaluateConfig
     from sslseg.experiments.grid import ExperimentConfig
     from sslseg.experiments.label_curves import LabelCurveConfig
+    from sslseg.experiments.linear_curves import LinearCurveConfig
     from sslseg.experiments.pseudo_labels import PseudoLabelConfig
     from sslseg.saliency.command import SaliencyConfig
     from sslseg.seg.finetune import FinetuneConfig
@@ -93,6 +94,14 @@ def label_curves(config: LabelCurveConfig | ConfigLike = None, **overrides: Any)
     from sslseg.experiments.label_curves import LabelCurveConfig, run_label_curves
 
     return run_label_curves(as_config(LabelCurveConfig, config, **overrides))
+
+
+def linear_curves(config: LinearCurveConfig | ConfigLike = None, **overrides: Any) -> Path:
+    """``sslseg linear-curves``: linear probes at label fractions per model and seed (Fig. 11);
+    returns the report's path."""
+    from sslseg.experiments.linear_curves import LinearCurveConfig, run_linear_curves
+
+    return run_linear_curves(as_config(LinearCurveConfig, config, **overrides))
 
 
 def pix2pix(config: Pix2PixConfig | ConfigLike = None, **overrides: Any) -> Path:

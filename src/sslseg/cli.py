@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sslseg.experiments.label_curves",
         "segmentation IoU/AP against the fraction of training images, one line per encoder",
     ),
+    "linear-curves": (
+        "sslseg.experiments.linear_curves",
+        "pretrain per model and seed, then linear probes at label fractions (Fig. 11)",
+    ),
     "pseudo-label": (
         "sslseg.experiments.pseudo_labels",
         "U-Net from SaliencyCut pseudo-masks: zero labels, pseudo pretraining + label fractions",

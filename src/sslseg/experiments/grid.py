@@ -14,7 +14,7 @@ import dataclasses
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm import tqdm
 
@@ -51,6 +51,8 @@ class ModelSpec:
     pretrain_source: str = ""  # empty: no pretraining, the encoder below is used
     pretrain_root: str = ""  # the pretraining source's data folder
     encoder: str = "random"  # without pretraining: random | imagenet | PATH of an encoder.pt
+    # this model's own keys of `sslseg pretrain`, over the study's shared ones (e.g. policy)
+    pretrain: dict[str, Any] = field(default_factory=dict)
 
 
 def default_models() -> list[ModelSpec]:
@@ -77,10 +79,7 @@ class ExperimentConfig:
     progress: bool = True  # the grid's bar and pretraining's (cells fine-tune quietly)
 
     def __post_init__(self) -> None:
-        require(len(self.models) > 0, "models", "at least one model is needed")
-        names = [m.name for m in self.models]
-        require(len(set(names)) == len(names), "models", f"model names repeat: {names}")
-        require(len(self.seeds) > 0, "seeds", "at least one seed is needed")
+        check_models(self.models, self.seeds)
         require(len(self.dev_fractions) > 0, "dev_fractions", "at least one fraction is needed")
         for f in self.dev_fractions:
             require(
@@ -88,6 +87,27 @@ class ExperimentConfig:
                 "dev_fractions",
                 f"{f} is outside (0, {1 - self.finetune.test_fraction:g}]",
             )
+
+    def pretrain_holdout(self) -> float:
+        """The share pretraining leaves out: the fine-tuning test set."""
+        return self.finetune.test_fraction
+
+
+def check_models(models: list[ModelSpec], seeds: list[int]) -> None:
+    require(len(models) > 0, "models", "at least one model is needed")
+    names = [m.name for m in models]
+    require(len(set(names)) == len(names), "models", f"model names repeat: {names}")
+    require(len(seeds) > 0, "seeds", "at least one seed is needed")
+
+
+class Pretrains(Protocol):
+    """A study that pretrains its models' encoders, one per (model, seed), under ``out``."""
+
+    out: str
+    pretrain: dict[str, Any]  # keys of `sslseg pretrain` every model shares
+    progress: bool
+
+    def pretrain_holdout(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +131,7 @@ def expand(config: ExperimentConfig) -> list[Cell]:
     ]
 
 
-def pretrain_folder(config: ExperimentConfig, model: ModelSpec, seed: int) -> Path:
+def pretrain_folder(config: Pretrains, model: ModelSpec, seed: int) -> Path:
     return Path(config.out) / "pretrain" / f"{model.name}-seed{seed}"
 
 
@@ -119,25 +139,26 @@ def cell_folder(config: ExperimentConfig, cell: Cell) -> Path:
     return Path(config.out) / "cells" / cell.name
 
 
-def pretrain_config(config: ExperimentConfig, model: ModelSpec, seed: int) -> PretrainConfig:
+def pretrain_config(config: Pretrains, model: ModelSpec, seed: int) -> PretrainConfig:
     """The resolved pretraining config of one (model, seed), validated like the CLI's."""
     from sslseg.ssl.command import PretrainConfig
 
     values = {
         **config.pretrain,
+        **model.pretrain,
         "source": model.pretrain_source,
         "seed": seed,
         "out": str(pretrain_folder(config, model, seed)),
         "progress": config.progress,
-        # a model pretrained on the fine-tuning source leaves out that seed's test set
-        "holdout_fraction": config.finetune.test_fraction,
+        # a model pretrained on the downstream source leaves out that seed's test set
+        "holdout_fraction": config.pretrain_holdout(),
     }
     if model.pretrain_root:
         values["root"] = model.pretrain_root
     return load_config(PretrainConfig, values=values)
 
 
-def ensure_encoder(config: ExperimentConfig, model: ModelSpec, seed: int) -> str:
+def ensure_encoder(config: Pretrains, model: ModelSpec, seed: int) -> str:
     """The encoder a model's cells start from, pretraining it first if missing or stale."""
     if not model.pretrain_source:
         return model.encoder
