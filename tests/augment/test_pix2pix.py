@@ -221,6 +221,14 @@ def test_the_pix2pix_policy_yields_views_in_range_painting_once_per_batch(tmp_pa
     assert all(torch.isfinite(v).all() for v in views)
     painted = maker.painter.prepare(torch.arange(5), batch.float() / 255)
     assert painted.min() >= 0 and painted.max() <= 1
+    # the painter the config check loaded is the one the views use (the file is read once)
+    checked = policies.check_policy("pix2pix+default", path, SIDE)
+    assert isinstance(checked, GeneratorPainter)
+    reused = policies.build_view_maker(
+        "pix2pix", simclr_specs(SIDE), generator=path, painter=checked
+    )
+    assert reused.painter is checked
+    assert policies.check_policy("default") is None
     with pytest.raises(SslsegError, match="not a Pix2Pix generator file"):
         bad = tmp_path / "bad.pt"
         bad.write_bytes(b"not a checkpoint")

@@ -160,16 +160,19 @@ def policy_names() -> list[str]:
     ]
 
 
-def check_policy(name: str, generator: str | Path | None = None, side: int = 0) -> None:
+def check_policy(
+    name: str, generator: str | Path | None = None, side: int = 0
+) -> GeneratorPainter | None:
     """One-line config error unless ``name`` is a policy and, for a pix2pix policy,
-    ``generator`` a generator file of images of ``side`` (used before anything is written)."""
+    ``generator`` a generator file of images of ``side`` (used before anything is written).
+    Returns a pix2pix policy's painter, loaded once (``build_view_maker(painter=…)``)."""
     policy = parse_policy(name)
     if policy.painter != "pix2pix":
         if generator:
             raise SslsegError(
                 f"config: pix2pix: a generator file is only for pix2pix policies, not '{name}'"
             )
-        return
+        return None
     painter = generator_painter(name, generator)
     learned = painter.generator.side
     if side and learned != side:
@@ -177,6 +180,7 @@ def check_policy(name: str, generator: str | Path | None = None, side: int = 0) 
             f"config: pix2pix: {generator} learned {learned}-px images, this run's side is "
             f"{side} (train a generator at side={side})"
         )
+    return painter
 
 
 def build_view_maker(
@@ -190,6 +194,7 @@ def build_view_maker(
     shuffle: bool = True,
     colour_offset: float = COLOUR_OFFSET,
     generator: str | Path | None = None,
+    painter: GeneratorPainter | None = None,
 ) -> ViewMaker:
     """The view maker of policy ``name`` for the method's ``specs`` over ``store``.
 
@@ -199,14 +204,16 @@ def build_view_maker(
     default cache folder) and then read label maps by store row at every step; ``shuffle``
     and ``colour_offset`` are the recolouring's palette swap and per-colour offset.
     ``…-online`` policies compute those entries at every step instead (no cache), and
-    ``pix2pix…`` policies paint with the generator file ``generator`` (``sslseg pix2pix``).
+    ``pix2pix…`` policies paint with the generator file ``generator`` (``sslseg pix2pix``),
+    or with ``painter``, the one :func:`check_policy` loaded from it.
     """
     policy = parse_policy(name)
     adapted = policy.specs(specs)
     if policy.saliency == 0.0:
         return MultiView(adapted)
     if policy.painter == "pix2pix":
-        return SaliencyViews(adapted, generator_painter(name, generator), policy.saliency)
+        painter = painter or generator_painter(name, generator)
+        return SaliencyViews(adapted, painter, policy.saliency)
     check_policy(name, generator)  # a generator file given to another policy is an error
     if store is None:
         raise SslsegError(
@@ -214,13 +221,13 @@ def build_view_maker(
             "content hashes key the saliency cache)"
         )
     if policy.painter == "online":
-        painter: object = OnlinePainter(store, policy.scale, workers, shuffle, colour_offset)
-        return SaliencyViews(adapted, painter, policy.saliency)
+        online = OnlinePainter(store, policy.scale, workers, shuffle, colour_offset)
+        return SaliencyViews(adapted, online, policy.saliency)
     from sslseg.saliency.cache import fill_store
 
     cache, rows = fill_store(store, policy.scale, workers, progress, root=cache_root)
-    painter = CachedPainter(SaliencyLookup(cache, rows), shuffle, colour_offset)
-    return SaliencyViews(adapted, painter, policy.saliency)
+    cached = CachedPainter(SaliencyLookup(cache, rows), shuffle, colour_offset)
+    return SaliencyViews(adapted, cached, policy.saliency)
 
 
 def generator_painter(name: str, generator: str | Path | None) -> GeneratorPainter:

@@ -200,7 +200,7 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
 
     method = build(cfg)  # validates method and options before anything is written
     # before the run folder or the store is written
-    check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+    painter = check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
     run_dir = RunDir(cfg.run_folder())
     if export_only:
         return export_last(cfg, method, run_dir)
@@ -222,6 +222,7 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
         store=store,
         progress=cfg.progress,
         generator=cfg.pix2pix or None,
+        painter=painter,
     )
     summary = pretrain(method, store.images, views, train_settings(cfg), run_dir, export_meta(cfg))
     if rank == 0:
