@@ -156,3 +156,13 @@ def test_keys_help_of_a_nested_config():
     text = keys_help(LabelCurveConfig)
     assert re.search(r"  fractions\s+list\[float\]\s+\[0\.1, 0\.2", text)
     assert re.search(r"  finetune\.side\s+int\s+128", text)
+
+
+def test_a_value_outside_its_choices_is_one_line_naming_key_and_choices():
+    from sslseg.config import require_choice
+
+    require_choice("sgd", ("adam", "sgd"), "optimizer")  # a choice passes
+    with pytest.raises(SslsegError, match=r"^config: optimizer: 'lamb' is not one of adam, sgd$"):
+        require_choice("lamb", ("adam", "sgd"), "optimizer")
+    with pytest.raises(SslsegError, match="config: scale: '3' is not one of 1, 2"):
+        require_choice(3, iter((1, 2)), "scale")  # any iterable, values shown as text

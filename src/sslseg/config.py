@@ -17,7 +17,7 @@ import argparse
 import dataclasses
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -265,6 +265,12 @@ def require(condition: bool, key: str, message: str) -> None:
     """Raise a one-line config error for ``key`` unless ``condition`` holds."""
     if not condition:
         raise SslsegError(f"config: {key}: {message}")
+
+
+def require_choice(value: Any, choices: Iterable[Any], key: str) -> None:
+    """Raise a one-line config error for ``key`` unless ``value`` is one of ``choices``."""
+    choices = list(choices)
+    require(value in choices, key, f"'{value}' is not one of {', '.join(map(str, choices))}")
 
 
 #: the keys a run may change when it resumes (or when a finished result is reused): they

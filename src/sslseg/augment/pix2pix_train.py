@@ -47,7 +47,7 @@ from sslseg.augment.pix2pix import (
     to_unit,
 )
 from sslseg.augment.views import flip_batch, to_float
-from sslseg.config import PRECISIONS, require
+from sslseg.config import PRECISIONS, require, require_choice
 from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.errors import SslsegError
 from sslseg.loop import epoch_batches, run_epochs
@@ -113,11 +113,7 @@ class Pix2PixConfig:
             "holdout_fraction",
             f"must be in (0, 1), got {self.holdout_fraction}",
         )
-        require(
-            self.precision in PRECISIONS,
-            "precision",
-            f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
-        )
+        require_choice(self.precision, PRECISIONS, "precision")
 
     def holdout(self) -> dict[str, Any] | None:
         """The hold-out the generator learns without (None: transductive)."""

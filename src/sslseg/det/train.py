@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from sslseg.backbones import check_arch, seeded
 from sslseg.board import Board
-from sslseg.config import require
+from sslseg.config import require, require_choice
 from sslseg.data.sources import make_source
 from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, build_store
@@ -85,11 +85,7 @@ class DetectConfig:
             "side",
             f"{self.side} is not a positive multiple of 32 (the FPN halves it 5 times)",
         )
-        require(
-            self.instances in ("auto", *INSTANCE_RULES),
-            "instances",
-            f"'{self.instances}' is not one of auto, {', '.join(INSTANCE_RULES)}",
-        )
+        require_choice(self.instances, ("auto", *INSTANCE_RULES), "instances")
         require(
             self.detections_per_image >= 1,
             "detections_per_image",

@@ -26,6 +26,7 @@ from sslseg.config import (
     config_from_args,
     config_to_dict,
     require,
+    require_choice,
 )
 from sslseg.data.splits import holdout, pretraining_saw
 from sslseg.data.store import Store, open_store
@@ -104,11 +105,7 @@ class EvaluateConfig:
         )
         require(self.linear_c > 0, "linear_c", "must be positive")
         require(self.clusters >= 0, "clusters", "must be 0 (number of classes) or at least 2")
-        require(
-            self.cluster_on in CLUSTER_ON,
-            "cluster_on",
-            f"'{self.cluster_on}' is not one of {', '.join(CLUSTER_ON)}",
-        )
+        require_choice(self.cluster_on, CLUSTER_ON, "cluster_on")
         require(self.tsne_points >= 5, "tsne_points", "must be at least 5")
         require(self.sklearn_threads >= 0, "sklearn_threads", "must be 0 (default) or positive")
 

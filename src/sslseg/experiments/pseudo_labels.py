@@ -39,7 +39,13 @@ import numpy as np
 from tqdm import tqdm
 
 from sslseg.backbones import ARCHS
-from sslseg.config import add_config_arguments, config_from_args, config_to_dict, require
+from sslseg.config import (
+    add_config_arguments,
+    config_from_args,
+    config_to_dict,
+    require,
+    require_choice,
+)
 from sslseg.data.splits import Split, refuse_seen_test_images, store_split
 from sslseg.data.store import Store
 from sslseg.errors import SslsegError
@@ -103,7 +109,7 @@ class PseudoLabelConfig:
         require(self.workers >= 0, "workers", f"{self.workers} must be >= 0")
         require(self.max_cells >= 0, "max_cells", f"{self.max_cells} must be >= 0")
         require(self.figures >= 0, "figures", f"{self.figures} must be >= 0")
-        require(self.carry in CARRIES, "carry", f"'{self.carry}' is not one of {CARRIES}")
+        require_choice(self.carry, CARRIES, "carry")
         require(
             self.carry != "encoder" or self.finetune.arch in ARCHS,
             "finetune.arch",

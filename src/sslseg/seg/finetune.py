@@ -23,7 +23,7 @@ from tqdm import tqdm
 from sslseg.augment.views import flip_batch
 from sslseg.backbones import IMAGENET_MEAN, IMAGENET_STD, check_arch, seeded
 from sslseg.board import Board
-from sslseg.config import PRECISIONS, require
+from sslseg.config import PRECISIONS, require, require_choice
 from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, open_store
 from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
@@ -94,7 +94,7 @@ class FinetuneConfig:
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} must be at least 1")
         require(self.lr > 0, "lr", f"{self.lr} must be positive")
         require(self.weight_decay >= 0, "weight_decay", f"{self.weight_decay} must be >= 0")
-        require(self.augment in AUGMENTS, "augment", f"'{self.augment}' is not one of {AUGMENTS}")
+        require_choice(self.augment, AUGMENTS, "augment")
         require(
             "border" not in self.source_options,
             "source_options.border",
@@ -106,11 +106,7 @@ class FinetuneConfig:
         require(
             0 < self.train_fraction <= 1, "train_fraction", f"{self.train_fraction} not in (0, 1]"
         )
-        require(
-            self.precision in PRECISIONS,
-            "precision",
-            f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
-        )
+        require_choice(self.precision, PRECISIONS, "precision")
         require(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             "device",

@@ -18,6 +18,7 @@ from sslseg.config import (
     add_config_arguments,
     config_from_args,
     require,
+    require_choice,
 )
 from sslseg.errors import SslsegError
 
@@ -94,16 +95,8 @@ class PretrainConfig:
             "on its training split, or set transductive=true",
         )
         require(self.side >= 8, "side", f"must be at least 8, got {self.side}")
-        require(
-            self.optimizer in ("adam", "sgd", "lars"),
-            "optimizer",
-            f"'{self.optimizer}' is not one of adam, sgd, lars",
-        )
-        require(
-            self.precision in PRECISIONS,
-            "precision",
-            f"'{self.precision}' is not one of {', '.join(PRECISIONS)}",
-        )
+        require_choice(self.optimizer, ("adam", "sgd", "lars"), "optimizer")
+        require_choice(self.precision, PRECISIONS, "precision")
 
     def holdout(self) -> dict[str, Any] | None:
         """The hold-out this run pretrains without (None: transductive)."""
