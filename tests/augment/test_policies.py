@@ -102,6 +102,7 @@ def test_the_builder_takes_typed_keywords_only():
         "shuffle",
         "colour_offset",
         "generator",
+        "painter",
     ]
     assert all(p.annotation is not inspect.Parameter.empty for p in params.values())
 
