@@ -90,6 +90,8 @@ def test_bad_study_configs_are_one_line_errors(image_folder, tmp_path):
         _config(image_folder, tmp_path, "models=[{name: a}, {name: a}]")
     with pytest.raises(SslsegError, match="seeds"):
         _config(image_folder, tmp_path, "seeds=[]")
+    with pytest.raises(SslsegError, match="evaluate.probes: must be true"):
+        _config(image_folder, tmp_path, "evaluate.probes=false")
     with pytest.raises(SslsegError, match="evaluate.knn_kk|knn_kk"):
         _config(image_folder, tmp_path, "evaluate.knn_kk=3")
 

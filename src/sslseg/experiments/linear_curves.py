@@ -32,9 +32,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from sslseg.config import add_config_arguments, config_from_args, config_to_dict  # noqa: E402
+from sslseg.config import (  # noqa: E402
+    add_config_arguments,
+    changed_key,
+    config_from_args,
+    config_to_dict,
+    require,
+)
 from sslseg.eval.command import EvaluateConfig  # noqa: E402
+from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
+    MADE_BY,
     NO_RESULT_KEYS,
     ModelSpec,
     check_models,
@@ -49,7 +57,6 @@ from sslseg.experiments.stats import (  # noqa: E402
 )
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
 
-MADE_BY = "made_by.json"
 KNN = "knn"  # the fraction column's value for the kNN rows
 
 
@@ -90,6 +97,7 @@ class LinearCurveConfig:
 
     def __post_init__(self) -> None:
         check_models(self.models, self.seeds)
+        require(self.evaluate.probes, "evaluate.probes", "must be true (the study is the probes)")
 
     def pretrain_holdout(self) -> float:
         """Sources without a test split leave out the evaluation's held-out share."""
@@ -118,7 +126,6 @@ def made_by(cfg: EvaluateConfig) -> dict[str, Any]:
 
 def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> dict[str, Any]:
     """One seed's ``results.json``, reused when finished under the same fingerprint."""
-    from sslseg.config import changed_key
     from sslseg.eval.command import evaluate
 
     cfg = evaluation_config(config, seed, encoders)
@@ -301,11 +308,7 @@ def plot_linear_curves(rows: list[dict[str, Any]], labels: dict[str, str], path:
     ax.set_title("Linear evaluation (Fig. 11)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
