@@ -153,6 +153,7 @@ def run_sslseg(args: argparse.Namespace, root: Path, folder: Path) -> tuple[Path
     run_dir = folder / "sslseg-run"
     cfg = PretrainConfig(
         method=args.method,
+        method_options=json.loads(args.method_options),
         source="cifar10",
         root=str(root),
         source_options={"split": "train"},
@@ -448,7 +449,10 @@ def evaluate(
 
 
 def budget(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in BUDGET}
+    keys = {k: getattr(args, k) for k in BUDGET}
+    if args.method_options != "{}":  # folders made before the option existed stay valid
+        keys["method_options"] = json.loads(args.method_options)
+    return keys
 
 
 def main() -> None:
@@ -474,6 +478,11 @@ def main() -> None:
     p.add_argument("--out", default="runs/pretrain-quality", help="results folder")
     p.add_argument("--parts", default=",".join(PARTS), help="which of sslseg,lightly,random")
     p.add_argument("--progress", action="store_true", help="sslseg's progress bar")
+    p.add_argument(
+        "--method-options",
+        default="{}",
+        help="sslseg's method options as JSON (a diagnosis), e.g. '{\"hidden_dim\": 1024}'",
+    )
     args = p.parse_args()
     args.root = str(Path(args.root).resolve())
     parts = [x for x in args.parts.split(",") if x]
