@@ -1,8 +1,9 @@
 """sslseg: self-supervised pretraining of image encoders for foreground segmentation.
 
 The Python API (``docs/api.md``): ``sslseg.pretrain``, ``finetune``, ``evaluate``, ``detect``,
-``experiment``, ``label_curves``, ``linear_curves``, ``pseudo_label`` and ``pix2pix`` each take
-the typed config of their command, a dict of its keys or a YAML path, plus keyword overrides.
+``experiment``, ``label_curves``, ``linear_curves``, ``policy_grid``, ``pseudo_label`` and
+``pix2pix`` each take the typed config of their command, a dict of its keys or a YAML path,
+plus keyword overrides.
 """
 
 from sslseg.api import (
@@ -13,6 +14,7 @@ from sslseg.api import (
     label_curves,
     linear_curves,
     pix2pix,
+    policy_grid,
     pretrain,
     pseudo_label,
 )
@@ -26,6 +28,7 @@ __all__ = [
     "label_curves",
     "linear_curves",
     "pix2pix",
+    "policy_grid",
     "pretrain",
     "pseudo_label",
 ]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sslseg.experiments.grid import ExperimentConfig
     from sslseg.experiments.label_curves import LabelCurveConfig
     from sslseg.experiments.linear_curves import LinearCurveConfig
+    from sslseg.experiments.policy_grid import PolicyGridConfig
     from sslseg.experiments.pseudo_labels import PseudoLabelConfig
     from sslseg.saliency.command import SaliencyConfig
     from sslseg.seg.finetune import FinetuneConfig
@@ -102,6 +103,14 @@ def linear_curves(config: LinearCurveConfig | ConfigLike = None, **overrides: An
     from sslseg.experiments.linear_curves import LinearCurveConfig, run_linear_curves
 
     return run_linear_curves(as_config(LinearCurveConfig, config, **overrides))
+
+
+def policy_grid(config: PolicyGridConfig | ConfigLike = None, **overrides: Any) -> Path:
+    """``sslseg policy-grid``: methods x view policies, each encoder fine-tuned downstream
+    (U-Net, Mask R-CNN) against random init over seeds (Fig. 9); returns the report's path."""
+    from sslseg.experiments.policy_grid import PolicyGridConfig, run_policy_grid
+
+    return run_policy_grid(as_config(PolicyGridConfig, config, **overrides))
 
 
 def pix2pix(config: Pix2PixConfig | ConfigLike = None, **overrides: Any) -> Path:

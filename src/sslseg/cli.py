@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sslseg.experiments.linear_curves",
         "pretrain per model and seed, then linear probes at label fractions (Fig. 11)",
     ),
+    "policy-grid": (
+        "sslseg.experiments.policy_grid",
+        "methods x view policies, each fine-tuned (U-Net IoU, Mask R-CNN mask AP) (Fig. 9)",
+    ),
     "pseudo-label": (
         "sslseg.experiments.pseudo_labels",
         "U-Net from SaliencyCut pseudo-masks: zero labels, pseudo pretraining + label fractions",

@@ -98,9 +98,13 @@ def test_mask_rcnn_on_an_encoder_file(tmp_path):
     model = build_mask_rcnn("resnet18", path, side=64)
     state = model.backbone.body.state_dict()
     assert torch.allclose(state["conv1.weight"], torch.full_like(state["conv1.weight"], 0.01))
-    # pretrained bodies keep their statistics, frozen
+    # an encoder's statistics start the body; self-supervised bodies train batch norm (MoCo's
+    # detection transfer), unless told to freeze it
     assert torch.allclose(state["bn1.running_mean"], torch.full((64,), 0.5))
-    assert type(model.backbone.body.bn1).__name__ == "FrozenBatchNorm2d"
+    assert type(model.backbone.body.bn1).__name__ == "BatchNorm2d"
+    frozen = build_mask_rcnn("resnet18", path, side=64, batch_norm="frozen").backbone.body
+    assert type(frozen.bn1).__name__ == "FrozenBatchNorm2d"
+    assert torch.allclose(frozen.bn1.running_mean, torch.full((64,), 0.5))
     assert type(build_mask_rcnn("resnet18", "random", 64).backbone.body.bn1).__name__ == (
         "BatchNorm2d"
     )

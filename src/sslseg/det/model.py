@@ -1,11 +1,14 @@
 """torchvision's Mask R-CNN on a ResNet-18/50 + FPN whose body is an sslseg encoder.
 
 The body is the exported torchvision ResNet (``random``, ``imagenet`` or an ``encoder.pt``),
-so the same weights that go into the U-Net go here. Batch norm: frozen (running statistics
-and affine kept, as Detectron2's ``FrozenBN`` for pretrained bodies) for ``imagenet`` and
-exported encoders; a random body keeps training batch norm, since frozen identity statistics
-leave it unnormalised. Images are fed at their store side (``min_size = max_size = side``),
-with anchors scaled to it: Detectron2's 32-512 px at 800 px become ``side / 25`` .. ``side / 1.6``.
+so the same weights that go into the U-Net go here. Batch norm (``batch_norm="auto"``): frozen
+(running statistics and affine kept, Detectron2's ``FrozenBN``) for ``imagenet``, as
+Detectron2 fine-tunes supervised ImageNet bodies; trained for exported self-supervised encoders,
+as MoCo's detection transfer does (He et al. 2020, §4.2: features of unsupervised pretraining
+can have other distributions than supervised ones, so batch norm is trained, not frozen), and
+for a random body, whose identity statistics would leave it unnormalised. Images are fed at
+their store side (``min_size = max_size = side``), with anchors scaled to it: Detectron2's
+32-512 px at 800 px become ``side / 25`` .. ``side / 1.6``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from sslseg.backbones import build_resnet, check_arch, encoder_weights
 from sslseg.errors import SslsegError
 
+BATCH_NORM = ("auto", "frozen", "train")
 RETURN_LAYERS = {"layer1": "0", "layer2": "1", "layer3": "2", "layer4": "3"}
 WIDTHS = {"resnet18": (64, 128, 256, 512), "resnet50": (256, 512, 1024, 2048)}
 
@@ -53,8 +57,10 @@ def build_mask_rcnn(
     side: int = 256,
     detections_per_image: int = 100,
     rois_per_image: int = 512,
+    batch_norm: str = "auto",
 ) -> MaskRCNN:
-    """Mask R-CNN (2 classes: background, foreground) on the encoder ``encoder``."""
+    """Mask R-CNN (2 classes: background, foreground) on the encoder ``encoder``;
+    ``batch_norm``: ``frozen``, ``train`` or ``auto`` (frozen for ``imagenet`` only)."""
     # the FPN taps torchvision's layer1..layer4 (RETURN_LAYERS): no timm backbone here
     check_arch(arch, resnet_only="Mask R-CNN")
     body = build_resnet(arch, "imagenet")
@@ -66,6 +72,7 @@ def build_mask_rcnn(
                 f"{encoder}: weights do not fit {arch} (missing {missing[:3]}, "
                 f"unexpected {unexpected[:3]})"
             )
+    if batch_norm == "frozen" or (batch_norm == "auto" and encoder == "imagenet"):
         freeze_batch_norm(body)
     backbone = BackboneWithFPN(
         body, RETURN_LAYERS, list(WIDTHS[arch]), 256, extra_blocks=LastLevelMaxPool()

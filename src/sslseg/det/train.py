@@ -35,7 +35,7 @@ from sslseg.data.splits import Split, refuse_seen_test_images, split_for
 from sslseg.data.store import Store, build_store
 from sslseg.det import coco
 from sslseg.det.instances import INSTANCE_RULES, boxes_of, instance_maps, instances_of
-from sslseg.det.model import build_mask_rcnn
+from sslseg.det.model import BATCH_NORM, build_mask_rcnn
 from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.loop import run_epochs
@@ -57,6 +57,7 @@ class DetectConfig:
     min_area: int = 16  # px at side: smaller components / ids are not instances
     detections_per_image: int = 100  # kept per image at test time (DSB nuclei: 300)
     rois_per_image: int = 512  # proposals sampled per image for the box/mask heads (Detectron2)
+    batch_norm: str = "auto"  # auto (frozen for imagenet, trained otherwise) | frozen | train
     arch: str = "resnet18"
     encoder: str = "random"
     dev_fraction: float = 0.8
@@ -86,6 +87,7 @@ class DetectConfig:
             f"{self.side} is not a positive multiple of 32 (the FPN halves it 5 times)",
         )
         require_choice(self.instances, ("auto", *INSTANCE_RULES), "instances")
+        require_choice(self.batch_norm, BATCH_NORM, "batch_norm")
         require(
             self.detections_per_image >= 1,
             "detections_per_image",
@@ -233,6 +235,7 @@ def detect(config: DetectConfig) -> dict[str, Any]:
             config.side,
             config.detections_per_image,
             config.rois_per_image,
+            config.batch_norm,
         )
     run.check_same_config(config)
     run.create()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -186,9 +188,10 @@ def _say(progress: bool, message: str) -> None:
         tqdm.write(message)
 
 
-def made_by(cell_cfg: FinetuneConfig) -> dict:
-    """What a cell's results depend on: its resolved config, its encoder file's hash and, with
-    ``init``, the hash of the checkpoint it starts from (a rerun run behind the same path)."""
+def made_by(cell_cfg: Any) -> dict:
+    """What a cell's results depend on: its resolved config (a fine-tuning or detection config),
+    its encoder file's hash and, with ``init``, the hash of the checkpoint it starts from (a
+    rerun run behind the same path)."""
     from sslseg.eval.features import file_hash
 
     encoder = Path(cell_cfg.encoder)
@@ -196,7 +199,7 @@ def made_by(cell_cfg: FinetuneConfig) -> dict:
         "config": config_to_dict(cell_cfg),
         "encoder_hash": file_hash(encoder) if encoder.is_file() else cell_cfg.encoder,
     }
-    if cell_cfg.init:
+    if getattr(cell_cfg, "init", ""):
         init = init_checkpoint(cell_cfg.init)
         made["init_hash"] = file_hash(init) if init.is_file() else cell_cfg.init
     return made
@@ -208,7 +211,8 @@ def stale_key(run: RunDir, made: dict) -> str:
     old = run.read_json(MADE_BY)
     if old is None:
         return "made_by.json (made before results were fingerprinted)"
-    key = changed_key({**ADDED_KEYS, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
+    added = {k: v for k, v in ADDED_KEYS.items() if k in made["config"]}  # a detection cell: none
+    key = changed_key({**added, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
     if key:
         return key
     if old.get("encoder_hash") != made["encoder_hash"]:
@@ -230,6 +234,36 @@ def cell_config(config: ExperimentConfig, cell: Cell, encoder: str) -> FinetuneC
     )
 
 
+def run_cell(
+    cell_cfg: Any, train: Callable[[Any], dict], progress: bool, name: str
+) -> tuple[dict, bool]:
+    """One cell's results and whether it was trained now (False: finished before, reused).
+
+    Reused when finished under the same fingerprint; else trained (or resumed, when killed
+    under the same fingerprint) by ``train`` in ``cell_cfg.out``, and the wall time of that
+    (last) attempt written beside the results as ``cell.json``."""
+    run = RunDir(Path(cell_cfg.out))
+    made = made_by(cell_cfg)
+    key = stale_key(run, made) if run.root.exists() else ""
+    if key:
+        # a stale run is neither reused nor resumed
+        _say(progress, f"{name}: training again, {key} changed")
+        shutil.rmtree(run.root)
+    if run.finished:
+        return run.read_json("results.json"), False
+    # recorded before training, so a killed cell resumes under the same fingerprint
+    run.create().write_json(MADE_BY, made)
+    tic = time.perf_counter()
+    try:
+        results = train(cell_cfg)
+    except BaseException:
+        if [p.name for p in run.root.iterdir()] == [MADE_BY]:
+            shutil.rmtree(run.root)  # bad input: leave nothing behind
+        raise
+    run.write_json("cell.json", {"wall_s": round(time.perf_counter() - tic, 2)})
+    return results, True
+
+
 def run_grid(config: ExperimentConfig) -> list[tuple[Cell, dict]]:
     """Run (or skip, when finished) every cell; returns each cell with its results."""
     cells = expand(config)
@@ -237,24 +271,7 @@ def run_grid(config: ExperimentConfig) -> list[tuple[Cell, dict]]:
     bar = tqdm(cells, desc="experiment", unit="cell", disable=not config.progress)
     for cell in bar:
         bar.set_postfix_str(cell.name)
-        run = RunDir(cell_folder(config, cell))
         encoder = ensure_encoder(config, cell.model, cell.seed)
         cell_cfg = cell_config(config, cell, encoder)
-        made = made_by(cell_cfg)
-        key = stale_key(run, made) if run.root.exists() else ""
-        if key:
-            # a stale run is neither reused nor resumed
-            _say(config.progress, f"{cell.name}: fine-tuning again, {key} changed")
-            shutil.rmtree(run.root)
-        if run.finished:
-            done.append((cell, run.read_json("results.json")))
-            continue
-        # recorded before training, so a killed cell resumes under the same fingerprint
-        run.create().write_json(MADE_BY, made)
-        try:
-            done.append((cell, finetune(cell_cfg)))
-        except BaseException:
-            if [p.name for p in run.root.iterdir()] == [MADE_BY]:
-                shutil.rmtree(run.root)  # bad input: leave nothing behind
-            raise
+        done.append((cell, run_cell(cell_cfg, finetune, config.progress, cell.name)[0]))
     return done

@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from sslseg.config import (
 from sslseg.data.splits import Split, refuse_seen_test_images, store_split
 from sslseg.data.store import Store
 from sslseg.errors import SslsegError
-from sslseg.experiments.grid import MADE_BY, made_by, stale_key
+from sslseg.experiments.grid import run_cell
 from sslseg.runs import RunDir
 from sslseg.saliency.pseudo import (
     SEG_FOLDER_OPTIONS,
@@ -309,32 +308,6 @@ def encoder_meta(config: PseudoLabelConfig, seed: int) -> dict[str, Any]:
     return meta
 
 
-def run_cell(config: PseudoLabelConfig, cell: Cell, cfg: FinetuneConfig) -> tuple[dict, bool]:
-    """The cell's results and whether it was run now (False: finished before, reused)."""
-    run = RunDir(Path(cfg.out))
-    made = made_by(cfg)
-    key = stale_key(run, made) if run.root.exists() else ""
-    if key:
-        # a stale run is neither reused nor resumed
-        if config.progress:
-            tqdm.write(f"{cell.name}: fine-tuning again, {key} changed")
-        shutil.rmtree(run.root)
-    if run.finished:
-        return run.read_json("results.json"), False
-    # recorded before training, so a killed cell resumes under the same fingerprint
-    run.create().write_json(MADE_BY, made)
-    tic = time.perf_counter()
-    try:
-        results = finetune(cfg)
-    except BaseException:
-        if [p.name for p in run.root.iterdir()] == [MADE_BY]:
-            shutil.rmtree(run.root)  # bad input: leave nothing behind
-        raise
-    # wall time of this (last) attempt, beside the results finetune wrote atomically
-    run.write_json("cell.json", {"wall_s": round(time.perf_counter() - tic, 2)})
-    return results, True
-
-
 # ---------------------------------------------------------------------------- the study
 
 
@@ -390,7 +363,7 @@ def run_cells(
         if config.max_cells and ran >= config.max_cells and not finished:
             break  # stopped here on purpose; a rerun continues with this cell
         cfg = cell_config(config, cell, seeds[cell.seed], *start(config, cell))
-        results, now = run_cell(config, cell, cfg)
+        results, now = run_cell(cfg, finetune, config.progress, cell.name)
         ran += now
         done.append((cell, results))
     bar.close()
