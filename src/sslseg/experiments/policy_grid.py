@@ -44,6 +44,7 @@ from sslseg.experiments.grid import (  # noqa: E402
     pretrain_config,
     run_cell,
 )
+from sslseg.experiments.report import verdict, write_results_csv  # noqa: E402
 from sslseg.experiments.stats import (  # noqa: E402
     UNIT,
     PairedDifference,
@@ -185,7 +186,8 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
                     "wall_s": _wall(cfg.out),
                 }
             )
-    atomic_write_text(out.path("results.csv"), results_csv(rows))
+    columns = list(dict.fromkeys(k for r in rows for k in r))  # unet and maskrcnn keep others
+    write_results_csv(rows, out.path("results.csv"), columns)
     diffs = paired_differences(rows, config)
     atomic_write_text(out.path("paired.csv"), paired_csv(diffs))
     plot_heatmap(diffs, config, out.path("heatmap.png"))
@@ -196,17 +198,6 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
 def _wall(folder: str) -> float:
     cell = RunDir(Path(folder)).read_json("cell.json")
     return float(cell["wall_s"]) if cell else float("nan")
-
-
-def results_csv(rows: list[dict[str, Any]]) -> str:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    lines = [",".join(keys)]
-    lines += [",".join(_csv(r.get(k, "")) for k in keys) for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _csv(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -261,7 +252,7 @@ def paired_csv(diffs: list[Comparison]) -> str:
 
 
 def _significant(c: Comparison) -> bool:
-    return c.family.basis == "seeds-t" and (c.family.low > 0 or c.family.high < 0)
+    return verdict(c.family) in ("real gain", "real loss")
 
 
 def plot_heatmap(diffs: list[Comparison], config: PolicyGridConfig, path: Path) -> None:
@@ -345,21 +336,11 @@ def render_report(
         lines.append(
             f"| {c.method} | {c.policy} | {c.metric} | {d.mean:+.4f} | "
             f"[{d.low:+.4f}, {d.high:+.4f}] | [{f.low:+.4f}, {f.high:+.4f}] | "
-            f"{d.p_value:.3g} | {f.mde:.4f} | {_verdict(c)} |"
+            f"{d.p_value:.3g} | {f.mde:.4f} | {verdict(f)} |"
         )
     if len(seeds) < 2:
         lines += ["", "One seed: no interval says anything about another training run."]
     return "\n".join(lines) + "\n"
-
-
-def _verdict(c: Comparison) -> str:
-    if c.family.basis != "seeds-t":
-        return "no interval (one seed)"
-    if c.family.low > 0:
-        return "real gain"
-    if c.family.high < 0:
-        return "real loss"
-    return "no significant difference"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

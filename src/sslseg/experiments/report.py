@@ -62,10 +62,14 @@ CSV_FIELDS = [
 ]
 
 
-def write_results_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    lines = [",".join(CSV_FIELDS)]
+def write_results_csv(
+    rows: list[dict[str, Any]], path: Path, fields: list[str] | None = None
+) -> None:
+    """``rows`` as CSV with the columns ``fields`` (Table 4.1's by default), "" where missing."""
+    fields = CSV_FIELDS if fields is None else fields
+    lines = [",".join(fields)]
     for row in rows:
-        lines.append(",".join(_csv_value(row.get(k, "")) for k in CSV_FIELDS))
+        lines.append(",".join(_csv_value(row.get(k, "")) for k in fields))
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -139,7 +143,8 @@ def _basis_text(diff: PairedDifference) -> str:
     }[diff.basis]
 
 
-def _verdict(diff: Interval) -> str:
+def verdict(diff: Interval) -> str:
+    """The verdict an interval of a difference gives: real gain / loss, none, no interval."""
     if isinstance(diff, PairedDifference) and diff.basis == "none":
         return "no interval"
     if diff.low > 0:
@@ -270,7 +275,7 @@ def _paired_section(
         out.append(
             f"| {label} | {round(fraction * 100)} | {len(pairs)} | {_basis_text(diff)} | "
             f"{diff.mean:+.4f} | {_interval_text(diff)} | {p} | {_interval_text(strict)} | "
-            f"{_verdict(strict)} | {mde} |"
+            f"{verdict(strict)} | {mde} |"
         )
     return out, results
 
@@ -303,14 +308,14 @@ def _conclusion(diff: PairedDifference, strict: PairedDifference, negligible: fl
     if diff.basis == "none":
         return f"no interval: one seed and no per-image counts ({numbers})."
     numbers += f", {100 * strict.level:.4g}% {_interval_text(strict)}"
-    verdict = _verdict(strict)
+    called = verdict(strict)
     if diff.conditional_on_one_run:
         return (
-            f"{verdict}, conditional on one training run ({numbers}): the interval covers only "
+            f"{called}, conditional on one training run ({numbers}): the interval covers only "
             "the choice of test images; another seed may well differ."
         )
-    if verdict != "no significant difference":
-        return f"{verdict} ({numbers}, p = {diff.p_value:.3g} before correction)."
+    if called != "no significant difference":
+        return f"{called} ({numbers}, p = {diff.p_value:.3g} before correction)."
     if strict.mde <= negligible:
         return (
             f"no significant difference, and none larger than the MDE {strict.mde:.3f}: a "
