@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sslseg.experiments.label_curves import paired_differences_csv
+from sslseg.experiments.label_curves import CurvePoint, paired_differences_csv
 from sslseg.experiments.report import read_results_csv, render_report
 from sslseg.runs import atomic_write_text
 
@@ -26,8 +26,9 @@ def main() -> None:
     atomic_write_text(HERE / "table41-cpu-report.md", report)
     with open(HERE / "label-curves-pet64.csv", newline="") as fh:
         curves = [
-            (
+            CurvePoint(
                 r["encoder"],
+                "unet",
                 float(r["train_fraction"]),
                 int(r["seed"]),
                 {"iou": float(r["iou"])},

@@ -56,31 +56,6 @@ def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
     assert run_experiment(config).read_text() == text
 
 
-def test_label_curves_are_nested_and_written(tmp_path):
-    from sslseg.experiments.label_curves import LabelCurveConfig, run_label_curves
-
-    config = load_config(
-        LabelCurveConfig,
-        None,
-        [
-            f"out={tmp_path / 'lc'}",
-            "fractions=[0.5, 1.0]",
-            "finetune.side=32",
-            "finetune.epochs=1",
-            "finetune.figures=0",
-            "progress=false",
-        ],
-    )
-    csv_path = run_label_curves(config)
-    lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("encoder,train_fraction")
-    half, full = (int(line.split(",")[3]) for line in lines[1:])
-    assert half == round(full / 2)
-    assert (tmp_path / "lc" / "label_curves.png").is_file()
-    ap = float(lines[1].split(",")[5])
-    assert 0 <= ap <= 1
-
-
 def test_train_subsets_are_nested():
     import numpy as np
 
@@ -179,33 +154,6 @@ def test_a_changed_config_recomputes_exactly_the_cells_it_changes(tmp_path, monk
     trained.clear()
     run_experiment(load_config(ExperimentConfig, None, longer))
     assert trained == []
-
-
-def test_label_curve_differences_are_paired_against_the_first_encoder(tmp_path):
-    from sslseg.experiments.label_curves import paired_differences_csv
-
-    def run(name, tp, fp, fn):
-        folder = tmp_path / name
-        folder.mkdir()
-        lines = ["id,tp,fp,fn,tn,dice_loss,focal_loss,bce"]
-        lines += [f"img{i},{a},{b},{c},0,0,0,0" for i, (a, b, c) in enumerate(zip(tp, fp, fn))]
-        (folder / "test_per_image.csv").write_text("\n".join(lines) + "\n")
-        return folder
-
-    # random: IoU 80 / 100 = 0.8; ssl: 70 / 120; ssl at 0.5 has no random run to pair with
-    rows = [
-        ("random", 1.0, 0, {}, run("r", [50, 30], [10, 0], [0, 10])),
-        ("ssl", 1.0, 0, {}, run("s", [40, 30], [20, 10], [10, 10])),
-        ("ssl", 0.5, 0, {}, run("s_half", [1, 1], [0, 0], [0, 0])),
-    ]
-    lines = paired_differences_csv(rows, n_boot=200).splitlines()
-    assert lines[0].startswith("encoder,baseline,train_fraction,seeds,delta_iou,low,high,basis")
-    assert len(lines) == 2
-    encoder, baseline, fraction, seeds, delta, low, high, basis = lines[1].split(",")[:8]
-    assert basis.startswith("images")  # one seed: conditional on that training run
-    assert (encoder, baseline, fraction, seeds) == ("ssl", "random", "1", "1")
-    assert float(delta) == pytest.approx(70 / 120 - 0.8, abs=1e-4)
-    assert float(low) <= float(delta) <= float(high)
 
 
 def test_pretraining_config_takes_the_keys_as_values_not_strings(tmp_path):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from sslseg.config import load_config
 from sslseg.errors import SslsegError
-from sslseg.experiments import policy_grid
+from sslseg.experiments import downstream as down
 from sslseg.experiments.policy_grid import PolicyGridConfig, run_policy_grid
 
 KEYS = [
@@ -54,9 +54,9 @@ def test_the_grid_pairs_seeds_per_metric_and_reuses_what_is_unchanged(tmp_path, 
     paired = _rows(grid / "paired.csv")
     assert [(p["policy"], p["metric"]) for p in paired] == [("sgd", "iou"), ("sgd", "mask_ap")]
     for p in paired:
-        down = "unet" if p["metric"] == "iou" else "maskrcnn"
+        model = "unet" if p["metric"] == "iou" else "maskrcnn"
         name = f"simclr-{p['policy']}"
-        per_seed = [value[name, down, s] - value["random", down, s] for s in "01"]
+        per_seed = [value[name, model, s] - value["random", model, s] for s in "01"]
         assert float(p["delta"]) == pytest.approx(np.mean(per_seed), abs=1e-4)
         assert p["basis"] == "seeds-t" and p["seeds"] == "2"
         assert float(p["family_level"]) == pytest.approx(1 - 0.05 / 2, abs=1e-4)
@@ -87,10 +87,8 @@ def test_the_grid_pairs_seeds_per_metric_and_reuses_what_is_unchanged(tmp_path, 
 
         return train
 
-    for downstream, (_, metric, kept) in list(policy_grid.DOWNSTREAM.items()):
-        monkeypatch.setitem(
-            policy_grid.DOWNSTREAM, downstream, (counting(downstream, kept), metric, kept)
-        )
+    for downstream, (_, metric, kept) in list(down.DOWNSTREAM.items()):
+        monkeypatch.setitem(down.DOWNSTREAM, downstream, (counting(downstream, kept), metric, kept))
     run_policy_grid(_config(tmp_path))
     assert trained == []
     run_policy_grid(_config(tmp_path, "detect.lr=0.004"))

@@ -1,18 +1,28 @@
-"""Segmentation label-fraction curves (seed 2, Fig. 10): test IoU and AP against the share of
-training images, one line per encoder, on one fixed split and test set.
+"""Segmentation label-fraction curves (seed 2 and seed 003, Fig. 10): a downstream metric
+against the share of training images, one line per encoder, on one fixed split and test set.
 
-Each (encoder, fraction, seed) fine-tunes in its own folder; finished ones are skipped. Every
-other encoder is compared with the first at each fraction by the paired IoU difference over the
-same seeds (paired t over seeds, or an image bootstrap conditional on a single run, as in
-the experiment report; see docs/statistics.md).
+The lines are ``encoders`` used as they are (random, imagenet, an ``encoder.pt``) and ``models``
+pretrained per seed through the experiment grid's pretraining (``<out>/pretrain/<model>-seed<s>``,
+reused while its resolved config is unchanged; e.g. SimCLR under the default and a saliency
+policy). Each (line, downstream model, fraction, seed) trains in its own cell
+``<out>/cells/<line>[-maskrcnn]-train<f>-seed<s>``: the U-Net (``finetune``: IoU and soft-mask AP)
+and, with ``downstream`` holding ``maskrcnn``, Mask R-CNN (``detect``: mask AP), which reads its
+data keys from ``finetune`` so both models test on one split. Fractions are nested prefixes of
+one seeded order of the train images. A finished cell is reused while its config and encoder
+file are unchanged (``grid.run_cell``), a killed one resumes.
+
+Every other line is compared with the first at each fraction on each downstream metric by the
+paired difference over the same seeds (paired t over seeds; with one seed and the U-Net, an image
+bootstrap conditional on that run, as in the experiment report; see docs/statistics.md), at 95 %
+and at the Bonferroni level over the file's comparisons.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import matplotlib
 
@@ -21,11 +31,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from sslseg.augment.policies import check_policy  # noqa: E402
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
-from sslseg.experiments.report import error_bars, read_per_image  # noqa: E402
+from sslseg.det.train import DetectConfig  # noqa: E402
+from sslseg.eval.plots import save_figure  # noqa: E402
+from sslseg.experiments import downstream as down  # noqa: E402
+from sslseg.experiments.grid import (  # noqa: E402
+    ModelSpec,
+    check_models,
+    ensure_encoder,
+    pretrain_config,
+    run_cell,
+)
+from sslseg.experiments.report import error_bars, read_per_image, write_results_csv  # noqa: E402
 from sslseg.experiments.stats import UNIT, mean_interval, paired_iou_difference  # noqa: E402
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
-from sslseg.seg.finetune import FinetuneConfig, finetune  # noqa: E402
+from sslseg.seg.finetune import FinetuneConfig  # noqa: E402
 
 
 @dataclass
@@ -33,19 +54,47 @@ class LabelCurveConfig:
     """Every key of ``sslseg label-curves``."""
 
     out: str = "runs/label-curves"  # the curves' folder
-    encoders: list[str] = field(default_factory=lambda: ["random"])  # the first is the baseline
+    # start points used as they are: random | imagenet | PATH of an encoder.pt; the first line
+    # (these, then `models`) is the baseline
+    encoders: list[str] = field(default_factory=lambda: ["random"])
+    # encoders pretrained once per seed (a line each), as the experiment grid's models
+    models: list[ModelSpec] = field(default_factory=list)
+    # keys of `sslseg pretrain` every model shares (a model's own `pretrain` keys win; source,
+    # root and seed are set per model)
+    pretrain: dict[str, Any] = field(default_factory=dict)
     fractions: list[float] = field(  # shares of the training images
         default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
     )
     seeds: list[int] = field(default_factory=lambda: [0])
-    # every run's fine-tuning (encoder, train_fraction, seed and out are set per run)
+    downstream: list[str] = field(default_factory=lambda: ["unet"])  # unet | maskrcnn
+    # the U-Net cells, and the data of every cell (encoder, train_fraction, seed, out and
+    # progress are set per cell)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    progress: bool = True  # one bar over the runs (each fine-tunes quietly)
+    # the Mask R-CNN cells (their data keys come from finetune; the same per-cell keys)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    progress: bool = True  # one bar over the lines and seeds (each cell trains quietly)
 
     def __post_init__(self) -> None:
-        require(len(self.encoders) > 0, "encoders", "at least one encoder is needed")
+        require(len(self.encoders) + len(self.models) > 0, "encoders", "at least one is needed")
+        check_models(lines(self), self.seeds)
         for f in self.fractions:
             require(0 < f <= 1, "fractions", f"{f} is outside (0, 1]")
+        down.check_downstream(self.downstream)
+
+    def pretrain_holdout(self) -> float:
+        """Pretraining on the downstream source leaves out its test share."""
+        return self.finetune.test_fraction
+
+
+class CurvePoint(NamedTuple):
+    """One trained cell: its line, downstream model, fraction, seed, results and folder."""
+
+    line: str
+    downstream: str
+    fraction: float
+    seed: int
+    results: dict[str, Any]
+    folder: Path
 
 
 def encoder_label(encoder: str) -> str:
@@ -53,98 +102,165 @@ def encoder_label(encoder: str) -> str:
     return path.parent.name if path.suffix == ".pt" else encoder
 
 
+def lines(config: LabelCurveConfig) -> list[ModelSpec]:
+    """The curves' lines: each fixed encoder, then each pretrained model."""
+    fixed = [ModelSpec(encoder_label(e), encoder=e) for e in config.encoders]
+    return [*fixed, *config.models]
+
+
+def cell_name(line: str, downstream: str, fraction: float, seed: int) -> str:
+    model = "" if downstream == "unet" else f"-{downstream}"  # U-Net cells keep their old names
+    return f"{line}{model}-train{fraction:g}-seed{seed}"
+
+
 def run_label_curves(config: LabelCurveConfig) -> Path:
-    """Fine-tune every (encoder, fraction, seed); write ``label_curves.csv`` and the PNG."""
+    """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV and the PNG."""
+    specs = lines(config)
+    for model in specs:  # every pretraining config is valid before anything is written
+        for seed in config.seeds if model.pretrain_source else ():
+            cfg = pretrain_config(config, model, seed)
+            check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
-    cells = [(e, f, s) for s in config.seeds for e in config.encoders for f in config.fractions]
-    rows = []
-    for encoder, fraction, seed in tqdm(cells, desc="label fractions", disable=not config.progress):
-        name = f"{encoder_label(encoder)}-train{fraction:g}-seed{seed}"
-        cfg = dataclasses.replace(
-            config.finetune,
-            encoder=encoder,
-            train_fraction=fraction,
-            seed=seed,
-            out=str(out.root / "cells" / name),
-            progress=False,
-        )
-        result = finetune(cfg)
-        rows.append((encoder_label(encoder), fraction, seed, result, Path(cfg.out)))
-    lines = ["encoder,train_fraction,seed,train_images,iou,average_precision"]
-    lines += [
-        f"{e},{f:g},{s},{r['train_images']},{r['iou']:.6g},{r['average_precision']:.6g}"
-        for e, f, s, r, _ in rows
-    ]
-    atomic_write_text(out.path("label_curves.csv"), "\n".join(lines) + "\n")
-    atomic_write_text(out.path("label_curves_paired.csv"), paired_differences_csv(rows))
-    plot_label_curves(rows, out.path("label_curves.png"))
+    points = []
+    steps = [(seed, model) for seed in config.seeds for model in specs]
+    bar = tqdm(steps, desc="label fractions", unit="line", disable=not config.progress)
+    for seed, model in bar:
+        bar.set_postfix_str(f"{model.name} seed {seed}")
+        encoder = ensure_encoder(config, model, seed)
+        for downstream in config.downstream:
+            for fraction in config.fractions:
+                name = cell_name(model.name, downstream, fraction, seed)
+                cfg = down.cell_config(
+                    config.finetune,
+                    config.detect,
+                    downstream,
+                    encoder=encoder,
+                    train_fraction=fraction,
+                    seed=seed,
+                    out=str(out.root / "cells" / name),
+                    progress=False,
+                )
+                results, _ = run_cell(cfg, down.trainer(downstream), config.progress, name)
+                points.append(
+                    CurvePoint(model.name, downstream, fraction, seed, results, Path(cfg.out))
+                )
+    write_results_csv(
+        [_csv_row(p) for p in points], out.path("label_curves.csv"), csv_columns(config)
+    )
+    atomic_write_text(out.path("label_curves_paired.csv"), paired_differences_csv(points))
+    plot_label_curves(points, out.path("label_curves.png"))
     return out.path("label_curves.csv")
 
 
-def paired_differences_csv(rows: list, n_boot: int = 2000) -> str:
-    """IoU(encoder) - IoU(first encoder) at each fraction, paired over the shared seeds.
+def csv_columns(config: LabelCurveConfig) -> list[str]:
+    metrics = [m for d in config.downstream for m in down.kept_metrics(d)]
+    return [
+        "encoder",
+        "train_fraction",
+        "seed",
+        "train_images",
+        *dict.fromkeys(metrics),
+        "downstream",
+        "wall_s",
+    ]
+
+
+def _csv_row(point: CurvePoint) -> dict[str, Any]:
+    cell = RunDir(Path(point.folder)).read_json("cell.json") or {}
+    return {
+        "encoder": point.line,
+        "train_fraction": f"{point.fraction:g}",
+        "seed": point.seed,
+        "train_images": point.results["train_images"],
+        **{k: float(point.results[k]) for k in down.kept_metrics(point.downstream)},
+        "downstream": point.downstream,
+        "wall_s": float(cell.get("wall_s", float("nan"))),
+    }
+
+
+def paired_differences_csv(points: list[CurvePoint], n_boot: int = 2000) -> str:
+    """metric(line) - metric(first line) at each fraction and downstream model, paired over the
+    shared seeds (the U-Net's IoU, Mask R-CNN's mask AP).
 
     As in the experiment report (``stats.paired_iou_difference``): with >= 2 seeds a paired t
-    interval over seeds (``basis`` seeds-t, with ``p_value`` and ``mde``, the smallest |ΔIoU|
+    interval over seeds (``basis`` seeds-t, with ``p_value`` and ``mde``, the smallest |Δ|
     detectable with 80% power at 95%); with one seed a paired bootstrap over test images,
-    conditional on that one training run (``images-bootstrap-1-run``). ``family_*`` holds the
-    interval at the Bonferroni level 1 - 0.05/m over the file's m comparisons.
+    conditional on that one training run (``images-bootstrap-1-run``), for the U-Net's IoU only
+    (mask AP is not a sum over images: ``basis`` none). ``family_*`` holds the interval at the
+    Bonferroni level 1 - 0.05/m over the file's m comparisons.
     """
-    first = rows[0][0]
-    folder = {(e, f, s): run for e, f, s, _, run in rows}
-    result = {(e, f, s): r for e, f, s, r, _ in rows}
+    first = points[0].line
+    at = {(p.line, p.downstream, p.fraction, p.seed): p for p in points}
     compared = []
-    for encoder in dict.fromkeys(r[0] for r in rows if r[0] != first):
-        for fraction in sorted({r[1] for r in rows if r[0] == encoder}):
-            seeds = sorted(s for e, f, s in folder if e == encoder and f == fraction)
-            seeds = [s for s in seeds if (first, fraction, s) in folder]
-            if not seeds:
-                continue
-            keys = [((encoder, fraction, s), (first, fraction, s)) for s in seeds]
-            values = (
-                [_seed_value(result[m], folder[m], len(seeds)) for m, _ in keys],
-                [_seed_value(result[b], folder[b], len(seeds)) for _, b in keys],
-            )
-            compared.append((encoder, fraction, len(seeds), values))
+    for downstream in dict.fromkeys(p.downstream for p in points):
+        for line in dict.fromkeys(p.line for p in points if p.line != first):
+            mine = [p for p in points if p.line == line and p.downstream == downstream]
+            for fraction in sorted({p.fraction for p in mine}):
+                seeds = sorted(p.seed for p in mine if p.fraction == fraction)
+                seeds = [s for s in seeds if (first, downstream, fraction, s) in at]
+                if not seeds:
+                    continue
+                pairs = [
+                    (at[line, downstream, fraction, s], at[first, downstream, fraction, s])
+                    for s in seeds
+                ]
+                values = (
+                    [_seed_value(m, len(seeds)) for m, _ in pairs],
+                    [_seed_value(b, len(seeds)) for _, b in pairs],
+                )
+                compared.append((line, downstream, fraction, len(seeds), values))
     family = 1 - 0.05 / max(len(compared), 1)
-    lines = [
-        "encoder,baseline,train_fraction,seeds,delta_iou,low,high,"
+    rows = [
+        "encoder,baseline,metric,train_fraction,seeds,delta,low,high,"
         "basis,p_value,mde,family_level,family_low,family_high"
     ]
-    for encoder, fraction, n_seeds, values in compared:
+    for line, downstream, fraction, n_seeds, values in compared:
         diff = paired_iou_difference(*values, n_boot=n_boot)
         strict = paired_iou_difference(*values, n_boot=n_boot, level=family)
-        lines.append(
-            f"{encoder},{first},{fraction:g},{n_seeds},"
+        rows.append(
+            f"{line},{first},{down.metric(downstream)},{fraction:g},{n_seeds},"
             f"{diff.mean:.4f},{diff.low:.4f},{diff.high:.4f},"
             f"{diff.basis},{diff.p_value:.4g},{diff.mde:.4f},"
             f"{family:.4g},{strict.low:.4f},{strict.high:.4f}"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(rows) + "\n"
 
 
-def _seed_value(result: dict, run: Path, n_seeds: int) -> dict[str, np.ndarray] | float:
-    """The run's IoU with >= 2 seeds when known, else its per-image counts (when readable)."""
-    if n_seeds >= 2 and "iou" in result:
-        return float(result["iou"])
+def _seed_value(point: CurvePoint, n_seeds: int) -> dict[str, np.ndarray] | float:
+    """A cell's compared metric; with one seed the U-Net's per-image counts when readable."""
+    value = point.results.get(down.metric(point.downstream))
+    if point.downstream != "unet" or (n_seeds >= 2 and value is not None):
+        return float(value)
     try:
-        return read_per_image(run)
+        return read_per_image(Path(point.folder))
     except OSError:
-        if "iou" in result:
-            return float(result["iou"])
+        if value is not None:
+            return float(value)
         raise
 
 
-def plot_label_curves(rows: list, path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, name in ((axes[0], "iou", "test IoU"), (axes[1], "average_precision", "test AP")):
-        for encoder in dict.fromkeys(r[0] for r in rows):
-            fractions = sorted({r[1] for r in rows if r[0] == encoder})
-            # both metrics lie in [0, 1]; t-intervals over 2-3 seeds reach beyond, so clip
+#: the panels of the PNG: (downstream model, result key, axis label)
+PANELS = (
+    ("unet", "iou", "U-Net test IoU"),
+    ("unet", "average_precision", "U-Net test soft-mask AP"),
+    ("maskrcnn", "mask_ap", "Mask R-CNN test mask AP"),
+)
+
+
+def plot_label_curves(points: list[CurvePoint], path: Path) -> None:
+    """One panel per metric: mean and 95 % t-interval over seeds against the fraction."""
+    panels = [p for p in PANELS if any(q.downstream == p[0] for q in points)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (downstream, key, name) in zip(axes[0], panels, strict=True):
+        mine = [p for p in points if p.downstream == downstream]
+        for line in dict.fromkeys(p.line for p in mine):
+            fractions = sorted({p.fraction for p in mine if p.line == line})
+            # every metric lies in [0, 1]; t-intervals over 2-3 seeds reach beyond, so clip
             stats = [
                 mean_interval(
-                    [r[3][key] for r in rows if r[0] == encoder and r[1] == f], bounds=UNIT
+                    [p.results[key] for p in mine if p.line == line and p.fraction == f],
+                    bounds=UNIT,
                 )
                 for f in fractions
             ]
@@ -154,26 +270,25 @@ def plot_label_curves(rows: list, path: Path) -> None:
                 yerr=error_bars(stats),
                 marker="o",
                 capsize=3,
-                label=encoder,
+                label=line,
             )
         ax.set_xlabel("fraction of training images")
-        ax.set_ylabel(f"{name} (mean, 95% t-interval over seeds)")
+        ax.set_ylabel(f"{name}\n(mean, 95% t-interval over seeds)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    axes[0][0].legend()
+    save_figure(fig, path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(
         parser,
         LabelCurveConfig,
-        notes="each run sets its own finetune.encoder, .train_fraction, .seed, .out and "
-        ".progress (false)\n"
+        notes="each cell sets its own encoder, train_fraction, seed, out and progress (false) "
+        "of finetune or detect; detect takes its data keys from finetune\n"
         "example: sslseg label-curves encoders=[random,runs/simclr/encoder.pt] "
-        "finetune.source=oxford-pet\n    finetune.root=../shared/data/oxford-iiit-pet",
+        "finetune.source=oxford-pet\n    finetune.root=../shared/data/oxford-iiit-pet\n"
+        "         sslseg label-curves configs/label-curves/pv01-fig10-cpu.yaml",
     )
 
 

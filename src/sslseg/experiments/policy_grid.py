@@ -22,7 +22,6 @@ mean difference with its 95 % interval, * where the Bonferroni interval excludes
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,9 @@ from tqdm import tqdm  # noqa: E402
 
 from sslseg.augment.policies import check_policy  # noqa: E402
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
-from sslseg.det.train import DetectConfig, detect  # noqa: E402
+from sslseg.det.train import DetectConfig  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
+from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
     ModelSpec,
     ensure_encoder,
@@ -52,27 +52,8 @@ from sslseg.experiments.stats import (  # noqa: E402
     paired_iou_difference,
 )
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
-from sslseg.seg.finetune import FinetuneConfig, finetune  # noqa: E402
+from sslseg.seg.finetune import FinetuneConfig  # noqa: E402
 
-#: each downstream model: how it trains, the metric compared, the metrics kept in results.csv
-DOWNSTREAM: dict[str, tuple[Any, str, tuple[str, ...]]] = {
-    "unet": (finetune, "iou", ("iou", "f1", "recall", "accuracy")),
-    "maskrcnn": (detect, "mask_ap", ("mask_ap", "mask_ap50", "box_ap", "box_ap50", "union_iou")),
-}
-METRIC_NAMES = {"iou": "U-Net IoU", "mask_ap": "Mask R-CNN mask AP"}
-#: the keys a detection cell takes from ``finetune``, so both downstream models see one split
-#: (``train_fraction``, a nested share of its train images, stays each model's own)
-SHARED_DATA_KEYS = (
-    "source",
-    "root",
-    "source_options",
-    "resize",
-    "dev_fraction",
-    "test_fraction",
-    "val_fraction",
-    "test_splits",
-    "transductive",
-)
 BASELINE = "random"  # the baseline row's model name
 
 
@@ -107,9 +88,7 @@ class PolicyGridConfig:
         unknown = [m for m in self.methods if m not in REGISTRY]
         require(not unknown, "methods", f"unknown {unknown}; choose from {sorted(REGISTRY)}")
         require(len(self.seeds) > 0, "seeds", "at least one seed is needed")
-        require(len(self.downstream) > 0, "downstream", "at least one is needed")
-        bad = [d for d in self.downstream if d not in DOWNSTREAM]
-        require(not bad, "downstream", f"unknown {bad}; choose from {list(DOWNSTREAM)}")
+        down.check_downstream(self.downstream)
         require(bool(self.pretrain_source), "pretrain_source", "must name a data source")
 
     def pretrain_holdout(self) -> float:
@@ -148,11 +127,15 @@ def cell_config(
 ) -> FinetuneConfig | DetectConfig:
     """A cell's resolved config: the study's section for that downstream model, quiet."""
     out = str(Path(config.out) / "cells" / f"{model.name}-{downstream}-seed{seed}")
-    per_cell = {"seed": seed, "encoder": encoder, "out": out, "progress": False}
-    if downstream == "unet":
-        return dataclasses.replace(config.finetune, **per_cell)
-    data = {k: getattr(config.finetune, k) for k in SHARED_DATA_KEYS}
-    return dataclasses.replace(config.detect, **data, **per_cell)
+    return down.cell_config(
+        config.finetune,
+        config.detect,
+        downstream,
+        seed=seed,
+        encoder=encoder,
+        out=out,
+        progress=False,
+    )
 
 
 def run_policy_grid(config: PolicyGridConfig) -> Path:
@@ -171,10 +154,9 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
         bar.set_postfix_str(f"{model.name} seed {seed}")
         encoder = ensure_encoder(config, model, seed)
         for downstream in config.downstream:
-            train, _, kept = DOWNSTREAM[downstream]
             cfg = cell_config(config, downstream, model, seed, encoder)
             name = f"{model.name}-{downstream}-seed{seed}"
-            results, _ = run_cell(cfg, train, config.progress, name)
+            results, _ = run_cell(cfg, down.trainer(downstream), config.progress, name)
             rows.append(
                 {
                     "model": model.name,
@@ -182,7 +164,7 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
                     "policy": model.pretrain.get("policy", ""),
                     "downstream": downstream,
                     "seed": seed,
-                    **{k: float(results[k]) for k in kept},
+                    **{k: float(results[k]) for k in down.kept_metrics(downstream)},
                     "wall_s": _wall(cfg.out),
                 }
             )
@@ -213,11 +195,11 @@ def paired_differences(rows: list[dict[str, Any]], config: PolicyGridConfig) -> 
     """metric(method, policy) - metric(baseline), paired over seeds, for each downstream
     metric; each at 95 % and at the Bonferroni level over every comparison made here."""
     value = {
-        (r["model"], r["downstream"], r["seed"]): r[DOWNSTREAM[r["downstream"]][1]] for r in rows
+        (r["model"], r["downstream"], r["seed"]): r[down.metric(r["downstream"])] for r in rows
     }
     pairs = []
     for downstream in config.downstream:
-        metric = DOWNSTREAM[downstream][1]
+        metric = down.metric(downstream)
         for method in config.methods:
             for policy in config.policies:
                 name = f"{method}-{policy_slug(policy)}"
@@ -277,7 +259,7 @@ def plot_heatmap(diffs: list[Comparison], config: PolicyGridConfig, path: Path) 
                 ax.text(j, i, text, ha="center", va="center", fontsize=7)
         ax.set_xticks(range(n_p), config.policies, fontsize=8)
         ax.set_yticks(range(n_m), config.methods, fontsize=8)
-        ax.set_title(f"Δ {METRIC_NAMES[metric]} vs {config.baseline}", fontsize=9)
+        ax.set_title(f"Δ {down.METRIC_NAMES[metric]} vs {config.baseline}", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.05)
     fig.suptitle(
         f"{len(config.seeds)} seeds; 95 % paired t; * Bonferroni over {len(diffs)}", fontsize=9
@@ -308,14 +290,14 @@ def render_report(
         "sum over this model's cells:",
         "",
         "| model | "
-        + " | ".join(METRIC_NAMES[DOWNSTREAM[d][1]] for d in config.downstream)
+        + " | ".join(down.METRIC_NAMES[down.metric(d)] for d in config.downstream)
         + " | wall (s) |",
         "|---" * (len(config.downstream) + 2) + "|",
     ]
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         cells = [
-            _mean_cell([r[DOWNSTREAM[d][1]] for r in mine if r["downstream"] == d])
+            _mean_cell([r[down.metric(d)] for r in mine if r["downstream"] == d])
             for d in config.downstream
         ]
         wall = sum(r["wall_s"] for r in mine if np.isfinite(r["wall_s"]))

@@ -1,0 +1,19 @@
+#!/bin/bash
+# Issue 19, item 4 (seed 003's Fig. 10 on PV01) at the 2-core CPU budget of
+# configs/label-curves/pv01-fig10-cpu.yaml: U-Net test IoU on the 194 PV01 valid + test tiles
+# against 10 / 25 / 50 / 100 % of the train tiles, lines random init, SimCLR default and SimCLR
+# sgd+default (each pretrained per seed on the train tiles, 15 epochs at 64 px), 3 seeds.
+# A killed run resumes: run it again (finished cells and encoders are reused).
+#   bash docs/results/label-curves-pv01-run.sh [key=value ...]
+# Output: docs/results/label-curves-pv01{.csv,-paired.csv,-time.txt},
+# docs/figures/label_curves_pv01.png
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/label-curves-pv01-cpu}
+s=$(date +%s)
+.venv/bin/sslseg label-curves configs/label-curves/pv01-fig10-cpu.yaml out=$OUT progress=false "$@"
+echo "label-curves wall $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
+    | tee docs/results/label-curves-pv01-time.txt
+cp $OUT/label_curves.csv docs/results/label-curves-pv01.csv
+cp $OUT/label_curves_paired.csv docs/results/label-curves-pv01-paired.csv
+cp $OUT/label_curves.png docs/figures/label_curves_pv01.png
