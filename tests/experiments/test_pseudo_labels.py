@@ -167,3 +167,56 @@ def test_pseudo_real_starts_from_the_whole_pseudo_unet_and_reruns_when_its_start
     assert run_pseudo_labels(_config(out, "carry=encoder"))["cells_run"] == 1
     saved = yaml.safe_load((pseudo_real / "config.yaml").read_text())
     assert saved["init"] == "" and saved["encoder"] == str(out / "encoders" / "pseudo-seed0.pt")
+
+
+def test_pseudo_masks_from_another_source_train_the_zero_label_unet_on_those_images_only(
+    tmp_path, monkeypatch
+):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    # another source: 24 sample images the study's limit=30 does not choose, as a plain folder
+    base = _config(tmp_path / "x")
+    full = pl.open_base_store(base)
+    unused = sorted(set(range(len(full))) - set(pl.chosen_rows(full, 30)))
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for row in unused:
+        Image.fromarray(np.asarray(full.images[row])).save(folder / f"other{row}.png")
+    # the rule keeps every mask here: a 10 % validation share of few images is easily emptied
+    extra = ("pseudo_source=image-folder", f"pseudo_root={folder}", "confidence.min_area=0")
+    out = tmp_path / "study"
+    summary = run_pseudo_labels(_config(out, *extra))
+    assert summary["complete"] and summary["cells_run"] == 3
+
+    (data,) = (out / "data").iterdir()  # one seed, one folder
+    manifest = json.loads((data / "pseudo" / "pseudo.json").read_text())
+    parts = manifest["parts"]
+    other_ids = {f"other{r}" for r in unused}
+    assert set(parts["train"]["ids"]) | set(parts["val"]["ids"]) <= other_ids
+    assert not set(parts["train"]["ids"]) & set(parts["val"]["ids"])
+    assert parts["train"]["kind"] == "pseudo" and parts["test"]["kind"] == "real"
+    assert parts["train"]["store"] != parts["test"]["store"]
+    real = json.loads((data / "real" / "pseudo.json").read_text())["parts"]
+    assert parts["test"]["ids"] == real["test"]["ids"]  # every regime tests the same images
+    assert not other_ids & set(real["train"]["ids"])
+    report = Path(summary["report"]).read_text()
+    assert "Pseudo-masks from another source" in report and str(folder) in report
+
+    # the folder key knows the source: the data's own pseudo-masks are written elsewhere
+    store = full.subset(pl.chosen_rows(full, 30))
+    own = pl.pseudo_labels(store, 1, False)
+    other = pl.pseudo_labels(pl.open_pseudo_store(_config(out, *extra)), 1, False)
+    assert pl.data_key(base, store, own, 0) != pl.data_key(base, store, other, 0)
+    meta = pl.encoder_meta(_config(out, *extra), 0)
+    assert meta["data"]["source"] == "image-folder" and "holdout" not in meta
+
+
+def test_pseudo_root_without_pseudo_source_is_one_line(tmp_path, capsys):
+    assert cli.main(["pseudo-label", f"out={tmp_path / 'x'}", "pseudo_root=somewhere"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pseudo_source" in err and "\n" not in err
+    assert not (tmp_path / "x").exists()

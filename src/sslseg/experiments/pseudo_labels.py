@@ -84,6 +84,12 @@ class PseudoLabelConfig:
     # keys of every run; each run sets its own source, root, train_fraction, encoder, seed, out
     finetune: FinetuneConfig = field(default_factory=default_finetune)
     limit: int = 0  # use a seeded choice of this many images of the source (0: all)
+    # another image source whose SaliencyCut masks train the pseudo-only U-Net (e.g.
+    # cats-vs-dogs for Pet); empty: the train and validation images of finetune's source
+    pseudo_source: str = ""
+    pseudo_root: str = ""
+    pseudo_options: dict[str, Any] = field(default_factory=dict)  # its source options
+    pseudo_limit: int = 0  # a seeded choice of this many of its images (0: all)
     fractions: list[float] = field(default_factory=lambda: [0.1, 0.5, 1.0])  # of real labels
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     encoder: str = ""  # an SSL encoder.pt: adds regime ssl beside random
@@ -104,6 +110,12 @@ class PseudoLabelConfig:
         for f in self.fractions:
             require(0 < f <= 1, "fractions", f"{f} is outside (0, 1]")
         require(self.limit >= 0, "limit", f"{self.limit} must be >= 0")
+        require(self.pseudo_limit >= 0, "pseudo_limit", f"{self.pseudo_limit} must be >= 0")
+        require(
+            bool(self.pseudo_source) or not (self.pseudo_root or self.pseudo_options),
+            "pseudo_source",
+            "pseudo_root / pseudo_options are set but pseudo_source is not",
+        )
         require(self.pseudo_epochs >= 0, "pseudo_epochs", f"{self.pseudo_epochs} must be >= 0")
         require(self.workers >= 0, "workers", f"{self.workers} must be >= 0")
         require(self.max_cells >= 0, "max_cells", f"{self.max_cells} must be >= 0")
@@ -181,8 +193,37 @@ def chosen_rows(store: Store, limit: int) -> np.ndarray:
     return np.sort(order[np.random.default_rng([limit, 7]).permutation(len(order))[:limit]])
 
 
+def open_pseudo_store(config: PseudoLabelConfig) -> Store | None:
+    """The store of ``pseudo_source`` (images only; a seeded choice with ``pseudo_limit``), or
+    None when the pseudo-masks come from the data's own images."""
+    if not config.pseudo_source:
+        return None
+    from sslseg.data.store import open_store
+
+    ft = config.finetune
+    store = open_store(
+        config.pseudo_source,
+        config.pseudo_root or None,
+        ft.side,
+        ft.resize,
+        Path(ft.cache) if ft.cache else None,
+        config.progress,
+        **config.pseudo_options,
+    )
+    return store.subset(chosen_rows(store, config.pseudo_limit))
+
+
+def other_source_rows(n: int, val_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """A seeded train / validation split of another source's ``n`` images (none is tested)."""
+    order = np.random.default_rng([seed, 11]).permutation(n)
+    n_val = min(max(1, round(val_fraction * n)), n - 1)
+    return {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val])}
+
+
 def data_key(config: PseudoLabelConfig, store: Store, labels: PseudoLabels, seed: int) -> str:
-    """What a seed's folders hold depends on: names the folder, so a change makes a new one."""
+    """What a seed's folders hold depends on: names the folder, so a change makes a new one.
+    ``labels`` are the pseudo-masks the folder is written with (another source's with
+    ``pseudo_source``)."""
     ft = config.finetune
     what = {
         "version": DATA_VERSION,
@@ -193,6 +234,8 @@ def data_key(config: PseudoLabelConfig, store: Store, labels: PseudoLabels, seed
         "split": [ft.dev_fraction, ft.test_fraction, ft.val_fraction, sorted(ft.test_splits)],
         "seed": seed,
     }
+    if labels.store is not store:  # added only then, so the folders of older runs are found
+        what["pseudo"] = {"store": labels.store.root.name, "limit": config.pseudo_limit}
     return hashlib.blake2b(json.dumps(what, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
@@ -213,15 +256,21 @@ def seed_split(config: PseudoLabelConfig, store: Store, seed: int) -> Split:
 def prepare_seed(
     config: PseudoLabelConfig, store: Store, labels: PseudoLabels, seed: int
 ) -> SeedData:
-    """Write (or reuse) a seed's ``pseudo/`` and ``real/`` seg-folders."""
+    """Write (or reuse) a seed's ``pseudo/`` and ``real/`` seg-folders. ``labels`` are the
+    pseudo-masks: of ``store`` itself (its train and validation images of the seed), or of
+    another source (all its images, split into train and validation by the seed)."""
     split = seed_split(config, store, seed)
     rows = {"train": split.train, "val": split.val}
-    pseudo = pseudo_parts(labels, config.confidence, rows)
+    own = labels.store is store
+    pseudo_rows = (
+        rows if own else other_source_rows(len(labels.store), config.finetune.val_fraction, seed)
+    )
+    pseudo = pseudo_parts(labels, config.confidence, pseudo_rows)
     for name, part in pseudo.items():
         if len(part.rows) == 0:
             raise SslsegError(
-                f"config: confidence: it keeps none of the {len(rows[name])} {name} images "
-                f"of seed {seed}; loosen min_area / max_area / min_contrast"
+                f"config: confidence: it keeps none of the {len(pseudo_rows[name])} {name} "
+                f"images of seed {seed}; loosen min_area / max_area / min_contrast"
             )
     test = Part(split.test, np.asarray(store.masks[split.test]), "real")
     real = {k: Part(v, np.asarray(store.masks[v]), "real") for k, v in rows.items()}
@@ -295,15 +344,18 @@ def encoder_meta(config: PseudoLabelConfig, seed: int) -> dict[str, Any]:
     that seed's test images (the seeded hold-out when every image was used; otherwise every
     image counts as seen)."""
     ft = config.finetune
+    data = {"source": ft.source, "root": ft.root, "split": f"train+val of seed {seed}"}
+    if config.pseudo_source:  # it saw none of the data's own images
+        data = {"source": config.pseudo_source, "root": config.pseudo_root, "split": "all"}
     meta: dict[str, Any] = {
         "arch": ft.arch,
         "stem": "imagenet",
         "method": "pseudo-label U-Net (SaliencyCut masks)",
-        "data": {"source": ft.source, "root": ft.root, "split": f"train+val of seed {seed}"},
+        "data": data,
         "epochs": config.pseudo_epochs or ft.epochs,
         "seed": seed,
     }
-    if config.limit == 0:
+    if config.limit == 0 and not config.pseudo_source:
         meta["holdout"] = {"fraction": ft.test_fraction, "seed": seed}
     return meta
 
@@ -332,12 +384,18 @@ def run_pseudo_labels(config: PseudoLabelConfig) -> dict[str, Any]:
                 full.splits,
                 rows[seed_split(config, store, seed).test],
             )
-    labels = pseudo_labels(
-        store, config.workers or None, config.progress, config.saliency_cache or None
-    )
+    other = open_pseudo_store(config)
+
+    def masks_of(images: Store) -> PseudoLabels:
+        return pseudo_labels(
+            images, config.workers or None, config.progress, config.saliency_cache or None
+        )
+
+    labels = masks_of(store)  # the report scores the cut itself on the data's own images
+    train_labels = labels if other is None else masks_of(other)
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
-    seeds = {s: prepare_seed(config, store, labels, s) for s in config.seeds}
+    seeds = {s: prepare_seed(config, store, train_labels, s) for s in config.seeds}
     fill_seconds = time.perf_counter() - tic
     done, ran = run_cells(config, seeds)
     summary = {"complete": len(done) == len(expand(config)), "cells_run": ran, "cells": len(done)}
@@ -346,7 +404,7 @@ def run_pseudo_labels(config: PseudoLabelConfig) -> dict[str, Any]:
     from sslseg.experiments.pseudo_report import write_report
 
     timing = {"fill_and_data_s": round(fill_seconds, 1), "total_s": time.perf_counter() - tic}
-    summary.update(write_report(config, store, labels, seeds, done, timing))
+    summary.update(write_report(config, store, labels, seeds, done, timing, train_labels))
     return summary
 
 

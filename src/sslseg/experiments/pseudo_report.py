@@ -353,6 +353,25 @@ def paired_lines(paired: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def other_source_lines(labels: PseudoLabels, config: PseudoLabelConfig) -> list[str]:
+    """Where the pseudo-masks came from when not from the data's own images."""
+    kept = labels.kept(config.confidence)
+    source = config.pseudo_source + (f" ({config.pseudo_root})" if config.pseudo_root else "")
+    return [
+        "## Pseudo-masks from another source",
+        "",
+        f"The pseudo-only U-Net trained and was selected on the SaliencyCut masks of {source}: "
+        f"{len(labels.store)} images"
+        + (f" (a seeded choice, pseudo_limit={config.pseudo_limit})" if config.pseudo_limit else "")
+        + f", of which the confidence rule keeps {int(kept.sum())} (mean area "
+        f"{labels.area[kept].mean() if kept.any() else math.nan:.3f}, mean RC contrast "
+        f"{labels.contrast[kept].mean() if kept.any() else math.nan:.3f}); they have no real "
+        "masks to score. It saw none of the data's own images. The section below scores the cut "
+        "on the data's own images, as a reference.",
+        "",
+    ]
+
+
 def _at(regime: str, fraction: float) -> str:
     return regime if regime in ("pseudo-only", CUT) else f"{regime} @ {fraction:g}"
 
@@ -492,8 +511,12 @@ def write_report(
     seeds: dict[int, SeedData],
     done: list[tuple[Cell, dict]],
     timing: dict[str, float],
+    train_labels: PseudoLabels | None = None,
 ) -> dict[str, Any]:
-    """Write ``pseudo_labels.csv``, ``pseudo_labels_paired.csv``, ``report.md`` and the two
+    """``labels`` are the SaliencyCut masks of ``store``; ``train_labels`` those the pseudo-only
+    U-Net trained on when they come from another source (``pseudo_source``).
+
+    Write ``pseudo_labels.csv``, ``pseudo_labels_paired.csv``, ``report.md`` and the two
     PNGs into the study's folder; returns their paths and the headline IoUs."""
     from sslseg.experiments.pseudo_labels import ZERO
 
@@ -514,6 +537,8 @@ def write_report(
         plot_examples(config, store, labels, seeds, paths["examples_png"])
     lines = [f"# Segmentation from saliency pseudo-masks: {out}", ""]
     lines += budget_lines(config, store, seeds, rows, timing)
+    if train_labels is not None and train_labels.store is not store:
+        lines += other_source_lines(train_labels, config)
     lines += quality_lines(store, labels, config)
     lines += iou_table(rows, config)
     lines += paired_lines(paired)

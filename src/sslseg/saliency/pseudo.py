@@ -151,6 +151,8 @@ class Part:
     rows: np.ndarray
     masks: np.ndarray  # len(rows) x S x S
     kind: str  # "pseudo" or "real": recorded in the manifest
+    # the store ``rows`` index when it is not the folder's (pseudo-masks of another source)
+    store: Store | None = None
 
 
 def write_seg_folder(
@@ -174,7 +176,7 @@ def write_seg_folder(
     with building(folder) as tmp:
         for split, part in parts.items():
             where = tmp / FOLDER_OF[split] if split else tmp
-            manifest["parts"][split or "all"] = _write_part(where, store, part)
+            manifest["parts"][split or "all"] = _write_part(where, part.store or store, part)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return folder
 
@@ -196,7 +198,8 @@ def _write_part(where: Path, store: Store, part: Part) -> dict[str, Any]:
         _imwrite(where / f"{name}.png", image)
         _imwrite(where / f"{name}{MASK_SUFFIX}.png", (mask > 0).astype(np.uint8) * 255)
         names.append(name)
-    return {"kind": part.kind, "ids": [store.ids[int(r)] for r in part.rows], "names": names}
+    ids = [store.ids[int(r)] for r in part.rows]
+    return {"kind": part.kind, "store": store.root.name, "ids": ids, "names": names}
 
 
 def _imwrite(path: Path, array: np.ndarray) -> None:
@@ -207,11 +210,12 @@ def _imwrite(path: Path, array: np.ndarray) -> None:
 def pseudo_parts(
     labels: PseudoLabels, rule: ConfidenceRule, splits: Mapping[str, Sequence[int]]
 ) -> dict[str, Part]:
-    """Pseudo-mask parts of the rows in ``splits`` (split -> rows), only those ``rule`` keeps."""
+    """Pseudo-mask parts of the rows in ``splits`` (split -> rows of ``labels.store``), only
+    those ``rule`` keeps."""
     kept = labels.kept(rule)
     parts = {}
     for split, rows in splits.items():
         rows = np.asarray(rows, dtype=np.int64)
         rows = rows[kept[rows]]
-        parts[split] = Part(rows, labels.masks[rows], "pseudo")
+        parts[split] = Part(rows, labels.masks[rows], "pseudo", labels.store)
     return parts
