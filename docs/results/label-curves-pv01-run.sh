@@ -1,7 +1,7 @@
 #!/bin/bash
 # Issue 19, item 4 (seed 003's Fig. 10 on PV01) at the 2-core CPU budget of
 # configs/label-curves/pv01-fig10-cpu.yaml: U-Net test IoU on the 194 PV01 valid + test tiles
-# against 10 / 25 / 50 / 100 % of the train tiles, lines random init, SimCLR default and SimCLR
+# against 10 / 25 / 100 % of the train tiles, lines random init, SimCLR default and SimCLR
 # sgd+default (each pretrained per seed on the train tiles, 15 epochs at 64 px), 3 seeds.
 # A killed run resumes: run it again (finished cells and encoders are reused).
 #   bash docs/results/label-curves-pv01-run.sh [key=value ...]
