@@ -42,6 +42,7 @@ NO_RESULT_KEYS = RESUMABLE_KEYS | {"figures"}  # figures: how many predictions a
 #: a cell fingerprinted without them did
 ADDED_KEYS = {"source_options": {}, "init": ""}
 MADE_BY = "made_by.json"
+CELL = "cell.json"  # run_cell's record of a cell's (last) training wall time
 
 
 @dataclass
@@ -160,6 +161,17 @@ def pretrain_config(config: Pretrains, model: ModelSpec, seed: int) -> PretrainC
     return load_config(PretrainConfig, values=values)
 
 
+def check_pretraining(config: Pretrains, models: list[ModelSpec], seeds: list[int]) -> None:
+    """Every pretraining config of these models is valid (view policy included), checked
+    before a study writes anything."""
+    from sslseg.augment.policies import check_policy
+
+    for model in models:
+        for seed in seeds if model.pretrain_source else ():
+            cfg = pretrain_config(config, model, seed)
+            check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+
+
 def ensure_encoder(config: Pretrains, model: ModelSpec, seed: int) -> str:
     """The encoder a model's cells start from, pretraining it first if missing or stale."""
     if not model.pretrain_source:
@@ -260,8 +272,14 @@ def run_cell(
         if [p.name for p in run.root.iterdir()] == [MADE_BY]:
             shutil.rmtree(run.root)  # bad input: leave nothing behind
         raise
-    run.write_json("cell.json", {"wall_s": round(time.perf_counter() - tic, 2)})
+    run.write_json(CELL, {"wall_s": round(time.perf_counter() - tic, 2)})
     return results, True
+
+
+def cell_wall_s(folder: str | Path) -> float:
+    """The wall time ``run_cell`` recorded for the cell in ``folder`` (NaN when it has none)."""
+    cell = RunDir(Path(folder)).read_json(CELL)
+    return float(cell["wall_s"]) if cell else float("nan")
 
 
 def run_grid(config: ExperimentConfig) -> list[tuple[Cell, dict]]:

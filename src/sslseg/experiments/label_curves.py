@@ -31,16 +31,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from sslseg.augment.policies import check_policy  # noqa: E402
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.det.train import DetectConfig  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
     ModelSpec,
+    cell_wall_s,
     check_models,
+    check_pretraining,
     ensure_encoder,
-    pretrain_config,
     run_cell,
 )
 from sslseg.experiments.report import error_bars, read_per_image, write_results_csv  # noqa: E402
@@ -116,10 +116,7 @@ def cell_name(line: str, downstream: str, fraction: float, seed: int) -> str:
 def run_label_curves(config: LabelCurveConfig) -> Path:
     """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV and the PNG."""
     specs = lines(config)
-    for model in specs:  # every pretraining config is valid before anything is written
-        for seed in config.seeds if model.pretrain_source else ():
-            cfg = pretrain_config(config, model, seed)
-            check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+    check_pretraining(config, specs, config.seeds)  # before anything is written
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     points = []
@@ -167,7 +164,6 @@ def csv_columns(config: LabelCurveConfig) -> list[str]:
 
 
 def _csv_row(point: CurvePoint) -> dict[str, Any]:
-    cell = RunDir(Path(point.folder)).read_json("cell.json") or {}
     return {
         "encoder": point.line,
         "train_fraction": f"{point.fraction:g}",
@@ -175,7 +171,7 @@ def _csv_row(point: CurvePoint) -> dict[str, Any]:
         "train_images": point.results["train_images"],
         **{k: float(point.results[k]) for k in down.kept_metrics(point.downstream)},
         "downstream": point.downstream,
-        "wall_s": float(cell.get("wall_s", float("nan"))),
+        "wall_s": cell_wall_s(point.folder),
     }
 
 

@@ -33,15 +33,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from sslseg.augment.policies import check_policy  # noqa: E402
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.det.train import DetectConfig  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
     ModelSpec,
+    cell_wall_s,
+    check_pretraining,
     ensure_encoder,
-    pretrain_config,
     run_cell,
 )
 from sslseg.experiments.report import verdict, write_results_csv  # noqa: E402
@@ -141,10 +141,7 @@ def cell_config(
 def run_policy_grid(config: PolicyGridConfig) -> Path:
     """Pretrain (or reuse) every encoder, train (or reuse) every cell; write CSVs, PNG, report."""
     specs = models(config)
-    for model in specs[1:]:  # every pretraining config is valid before anything is written
-        for seed in config.seeds:
-            cfg = pretrain_config(config, model, seed)
-            check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+    check_pretraining(config, specs[1:], config.seeds)  # before anything is written
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in specs]
@@ -165,7 +162,7 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
                     "downstream": downstream,
                     "seed": seed,
                     **{k: float(results[k]) for k in down.kept_metrics(downstream)},
-                    "wall_s": _wall(cfg.out),
+                    "wall_s": cell_wall_s(cfg.out),
                 }
             )
     columns = list(dict.fromkeys(k for r in rows for k in r))  # unet and maskrcnn keep others
@@ -175,11 +172,6 @@ def run_policy_grid(config: PolicyGridConfig) -> Path:
     plot_heatmap(diffs, config, out.path("heatmap.png"))
     atomic_write_text(out.path("report.md"), render_report(config, rows, diffs))
     return out.path("report.md")
-
-
-def _wall(folder: str) -> float:
-    cell = RunDir(Path(folder)).read_json("cell.json")
-    return float(cell["wall_s"]) if cell else float("nan")
 
 
 @dataclass(frozen=True)

@@ -198,18 +198,13 @@ def open_pseudo_store(config: PseudoLabelConfig) -> Store | None:
     None when the pseudo-masks come from the data's own images."""
     if not config.pseudo_source:
         return None
-    from sslseg.data.store import open_store
-
-    ft = config.finetune
-    store = open_store(
-        config.pseudo_source,
-        config.pseudo_root or None,
-        ft.side,
-        ft.resize,
-        Path(ft.cache) if ft.cache else None,
-        config.progress,
-        **config.pseudo_options,
+    source = dataclasses.replace(
+        config.finetune,
+        source=config.pseudo_source,
+        root=config.pseudo_root,
+        source_options=config.pseudo_options,
     )
+    store = open_finetune_store(source, config.progress, masks=False)
     return store.subset(chosen_rows(store, config.pseudo_limit))
 
 

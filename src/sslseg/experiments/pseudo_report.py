@@ -98,13 +98,13 @@ def result_rows(
     done: list[tuple[Cell, dict]],
 ) -> list[dict[str, Any]]:
     """One row per cell, plus the SaliencyCut masks' own score per seed."""
+    from sslseg.experiments.grid import cell_wall_s
     from sslseg.experiments.pseudo_labels import ZERO, Cell, cell_folder
-    from sslseg.runs import RunDir
 
     rows = []
     for cell, result in done:
         run = cell_folder(config, cell)
-        wall = (RunDir(run).read_json("cell.json") or {}).get("wall_s", math.nan)
+        wall = cell_wall_s(run)
         rows.append(
             {
                 "regime": cell.regime,

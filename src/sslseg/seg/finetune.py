@@ -206,8 +206,11 @@ def validation_loss(
     return total / max(count, 1)
 
 
-def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
-    """The segmentation store a fine-tuning config reads (built on first use)."""
+def open_finetune_store(
+    config: FinetuneConfig, progress: bool = True, *, masks: bool = True
+) -> Store:
+    """The segmentation store a fine-tuning config reads (built on first use); with
+    ``masks=False`` a source without masks is taken too (images for pseudo-labels)."""
     options = {"border": config.border} if config.source in ("sample", "oxford-pet") else {}
     options.update(config.source_options)
     store = open_store(
@@ -219,7 +222,7 @@ def open_finetune_store(config: FinetuneConfig, progress: bool = True) -> Store:
         progress,
         **options,
     )
-    if store.masks is None:
+    if masks and store.masks is None:
         raise SslsegError(f"config: source: '{config.source}' has no masks to fine-tune on")
     return store
 
