@@ -120,6 +120,16 @@ class RunDir:
     def finished(self) -> bool:
         return self.path("results.json").is_file()
 
+    def finish(self, results: dict[str, Any], resume_checkpoint: str) -> None:
+        """Write ``results.json`` (the run is finished), then delete ``resume_checkpoint``.
+
+        A finished run never resumes, so its resume point (weights and optimiser state, 170 MB
+        for a ResNet-18 U-Net) is dead weight: a 27-cell study kept 4.6 GB of them. Deleting
+        it after the results are written means a kill in between leaves a finished run.
+        """
+        self.write_json("results.json", results)
+        self.path(resume_checkpoint).unlink(missing_ok=True)
+
 
 def _dotted(config: dict[str, Any], key: str) -> Any:
     """The value at a dotted ``key`` of a nested dict (None where it is missing)."""

@@ -52,8 +52,9 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["epoch"] == 1
     monkeypatch.setattr(det, "score", real)
     resumed = detect(_config(tmp_path / "b"))
-    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    assert not (tmp_path / "a" / "last.pt").exists() and not (tmp_path / "b" / "last.pt").exists()
+    a = torch.load(tmp_path / "a" / "best.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "b" / "best.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert {k: v for k, v in resumed.items() if k != "train_seconds"} == {
         k: v for k, v in whole.items() if k != "train_seconds"

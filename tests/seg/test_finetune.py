@@ -41,6 +41,8 @@ def test_resumed_run_equals_uninterrupted(tmp_path, precision):
     for key in ("iou", "bce", "dice_loss", "best_epoch"):
         assert resumed[key] == pytest.approx(whole[key], rel=1e-5), key
     assert [r["epoch"] for r in RunDir(part).read_log()] == [1, 2, 3]
+    # a finished run keeps no resume point (170 MB of weights and optimiser state)
+    assert not (part / "last.pt").exists() and not (tmp_path / "whole" / "last.pt").exists()
     for name in (
         "config.yaml",
         "log.jsonl",

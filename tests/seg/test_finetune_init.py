@@ -32,6 +32,24 @@ def previous(tmp_path_factory):
     return out
 
 
+def _stopped(out, kill_epoch, *extra):
+    """A run of ``extra`` killed as it saves epoch ``kill_epoch``'s last.pt."""
+    save = RunDir.save
+
+    def killed(self, name, obj):
+        if name == "last.pt" and obj["epoch"] == kill_epoch:
+            raise KeyboardInterrupt
+        save(self, name, obj)
+
+    RunDir.save = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            finetune(_config(out, *extra), progress=False)
+    finally:
+        RunDir.save = save
+    return out
+
+
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
@@ -53,12 +71,19 @@ def started(monkeypatch):
     return states
 
 
-def test_init_starts_from_exactly_the_checkpoint(tmp_path, previous, started):
-    best, last = _weights(previous / "best.pt"), _weights(previous / "last.pt")
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    """A two-epoch run killed in epoch 2: its last.pt holds epoch 1."""
+    return _stopped(tmp_path_factory.mktemp("init") / "stopped", 2, "epochs=2")
+
+
+def test_init_starts_from_exactly_the_checkpoint(tmp_path, previous, stopped, started):
+    assert not (previous / "last.pt").exists()  # a finished run keeps no resume point
+    best, last = _weights(previous / "best.pt"), _weights(stopped / "last.pt")
     finetune(_config(tmp_path / "plain", "epochs=1"), progress=False)
     finetune(_config(tmp_path / "file", "epochs=1", f"init={previous / 'best.pt'}"), False)
     finetune(_config(tmp_path / "folder", "epochs=1", f"init={previous}"), False)  # its best.pt
-    finetune(_config(tmp_path / "last", "epochs=1", f"init={previous / 'last.pt'}"), False)
+    finetune(_config(tmp_path / "last", "epochs=1", f"init={stopped / 'last.pt'}"), False)
     plain, from_file, from_folder, from_last = started
     assert not _same(plain, best)  # the seed's random start is not the trained one ...
     assert _same(from_file, best) and _same(from_folder, best)  # ... every tensor is, buffers too
@@ -73,20 +98,7 @@ def test_init_run_trains_resumes_from_its_own_checkpoint_and_is_in_its_config(tm
     assert saved["init"] == str(previous / "best.pt") and saved["encoder"] == "random"
     # killed after epoch 1's checkpoint; the init file is gone when it resumes: the run's own
     # last.pt is its start now, so the result is the uninterrupted run's
-    part = tmp_path / "part"
-    save = RunDir.save
-
-    def killed(self, name, obj):
-        if name == "last.pt" and obj["epoch"] == 2:
-            raise KeyboardInterrupt
-        save(self, name, obj)
-
-    RunDir.save = killed
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            finetune(_config(part, "epochs=2", init), progress=False)
-    finally:
-        RunDir.save = save
+    part = _stopped(tmp_path / "part", 2, "epochs=2", init)
     moved = tmp_path / "moved"
     shutil.copytree(previous, moved)
     (previous / "best.pt").unlink()

@@ -6,9 +6,9 @@ instances from connected components of the binary masks or from instance label m
 momentum (Detectron2's defaults scaled to the batch: lr 0.02 at 16 images -> 0.005 at 4), a
 linear warm-up and a 10x drop at 3/4 of the epochs; horizontal flips. After every epoch the
 validation mask AP picks ``best.pt``; ``last.pt`` holds the whole state, so a killed run
-resumes. Every random draw of an epoch (batch order, flips, the RPN / ROI samplers, which use
-torch's global generator) is seeded by ``(seed, epoch)``, so the resumed run ends identical to an
-uninterrupted one.
+resumes (a finished run deletes it). Every random draw of an epoch (batch order, flips, the
+RPN / ROI samplers, which use torch's global generator) is seeded by ``(seed, epoch)``, so the
+resumed run ends identical to an uninterrupted one.
 
 The test set gets pycocotools' box and mask AP / AP50 / AP75 and the dataset-level IoU of the
 union of predicted masks (score >= 0.5), the U-Net's figure; ``test_per_image.csv`` holds each
@@ -395,5 +395,5 @@ def _test(
             run.path("instances.png"),
             SCORE_THRESHOLD,
         )
-    run.write_json("results.json", results)
+    run.finish(results, "last.pt")
     return results

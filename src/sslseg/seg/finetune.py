@@ -59,7 +59,7 @@ class FinetuneConfig:
     encoder: str = "random"
     # init: the whole U-Net (encoder, decoder, head) starts from a previous run's weights, the
     # optimiser afresh; needs encoder=random and the same arch; a resumed run's own checkpoint wins
-    init: str = ""  # a finetune run's best.pt or last.pt, or its folder (best.pt); "": none
+    init: str = ""  # a run's best.pt, a stopped run's last.pt, or a folder (best.pt); "": none
     dev_fraction: float = 0.8
     train_fraction: float = 1.0  # nested share of the train split used (label-fraction curves)
     test_fraction: float = 0.2
@@ -420,5 +420,5 @@ def _evaluate(
             run.path("predictions.png"),
         )
     plot_curves(run.read_log(), run.path("curves.png"))
-    run.write_json("results.json", results)
+    run.finish(results, "last.pt")
     return results, probs
