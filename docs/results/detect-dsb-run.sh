@@ -1,0 +1,42 @@
+#!/bin/bash
+# Issue 19: Mask R-CNN mask AP on the DSB 2018 nuclei (538 images, 16-bit instance maps), random
+# init against one SSL encoder, at a 2-core CPU budget: configs/detect/dsb-nuclei.yaml at 128 px
+# (min_area 4 px there), ResNet-18 + FPN, 4 epochs, seed 0's seeded split (80 % development,
+# 20 % test; 10 % of development validates).
+# The SSL encoder: SimCLR pretrained on the same images at 128 px (batch 64, lr 0.03, 40 epochs)
+# without seed 0's test images (pretrain's hold-out; detect refuses an encoder that saw them).
+#   bash docs/results/detect-dsb-run.sh   (from the repository root; a killed run resumes)
+# Output: docs/results/detect-dsb.txt, docs/figures/detect_dsb_{random,simclr}.png
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUNS=${RUNS:-runs/detect-dsb}
+DATA=(source=seg-folder root=../shared/data/dsb2018-nuclei
+      "source_options={masks: instances, foreground: nonzero}")
+OUT=docs/results/detect-dsb.txt
+s=$(date +%s)
+.venv/bin/sslseg pretrain configs/pretrain/simclr.yaml "${DATA[@]}" side=128 batch_size=64 \
+    lr=0.03 epochs=40 seed=0 out=$RUNS/simclr progress=false > /dev/null
+p=$(( $(date +%s) - s ))
+for enc in random simclr; do
+    e=$enc; [ $enc = simclr ] && e=$RUNS/simclr/encoder.pt
+    t=$(date +%s)
+    .venv/bin/sslseg detect configs/detect/dsb-nuclei.yaml side=128 min_area=4 epochs=4 seed=0 \
+        encoder=$e out=$RUNS/$enc progress=false > /dev/null
+    eval "w_$enc=$(( $(date +%s) - t ))"
+    cp $RUNS/$enc/instances.png docs/figures/detect_dsb_$enc.png
+done
+{
+    echo "# bash docs/results/detect-dsb-run.sh ($(nproc) cores; pretraining ${p} s)"
+    for enc in random simclr; do
+        w=w_$enc
+        echo "encoder=$enc wall_s=${!w} results=$(cat $RUNS/$enc/results.json)"
+        sed "s/^/  log: /" $RUNS/$enc/log.jsonl
+    done
+    .venv/bin/python - "$RUNS" <<'EOF'
+import json, sys
+runs = sys.argv[1]
+r, s = (json.load(open(f"{runs}/{e}/results.json")) for e in ("random", "simclr"))
+for key in ("mask_ap", "mask_ap50", "box_ap", "union_iou"):
+    print(f"{key}_random={r[key]:.4f} {key}_simclr={s[key]:.4f} delta={s[key] - r[key]:+.4f}")
+EOF
+} | tee $OUT
