@@ -135,6 +135,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_generator(tmp_path):
     assert strip[0] == strip[1] and len(strip[0]) == 2
     assert meta["side"] == SIDE and meta["train_images"] > 0
     results = (whole.parent / "results.json").read_text()
+    assert not (whole.parent / "last.pt").exists() and not (resumed.parent / "last.pt").exists()
     assert all(f'"{k}"' in results for k in ("l1", "boundary_f", "region_spread"))
     assert (whole.parent / "pix2pix_examples.png").stat().st_size > 0
     assert (whole.parent / "pix2pix_curves.png").stat().st_size > 0

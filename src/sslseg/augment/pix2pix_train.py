@@ -15,10 +15,10 @@ train split, else all but the seeded test share) and is scored on the held-out o
   input image itself close to its region image (it has the regions' mean colours and their
   edges); what SaliencyCut removes is the texture inside them, which this measures.
 
-The run folder holds ``config.yaml``, ``log.jsonl`` (one line per epoch), ``last.pt`` (resume),
-``generator.pt`` + ``generator.json`` (the export), ``results.json``, ``pix2pix_curves.png``
-(L1 and boundary F per epoch) and ``pix2pix_examples.png`` (held-out image / SaliencyCut
-region image / Pix2Pix output, like the study's Fig. 6).
+The run folder holds ``config.yaml``, ``log.jsonl`` (one line per epoch), ``last.pt`` (resume;
+deleted once finished), ``generator.pt`` + ``generator.json`` (the export), ``results.json``,
+``pix2pix_curves.png`` (L1 and boundary F per epoch) and ``pix2pix_examples.png`` (held-out
+image / SaliencyCut region image / Pix2Pix output, like the study's Fig. 6).
 """
 
 from __future__ import annotations
@@ -450,9 +450,9 @@ def train_pix2pix(
         plot_pix2pix_examples(
             images[held[:k]], targets[held[:k]], pred[:k], run.path("pix2pix_examples.png")
         )
-    run.write_json(
-        "results.json",
+    run.finish(
         {"held_out_images": len(held), "train_images": len(rows), **scores, "generator": str(path)},
+        CHECKPOINT,
     )
     print(
         f"pix2pix: {config.epochs} epochs on {len(rows)} images; held-out ({len(held)}) "
