@@ -65,9 +65,31 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "a" / "results.json").read_text()) == whole
 
 
+def test_validation_keeps_fewer_detections_than_the_test(tmp_path, monkeypatch):
+    seen = []
+    real = det.predict
+
+    def recording(model, *args, **kwargs):
+        preds = real(model, *args, **kwargs)
+        seen.append((model.roi_heads.detections_per_img, max(len(p["scores"]) for p in preds)))
+        return preds
+
+    monkeypatch.setattr(det, "predict", recording)
+    results = detect(_config(tmp_path / "a", epochs=1, val_detections_per_image=3))
+    (val_cap, val_most), (test_cap, test_most) = seen  # one validation, then the test
+    assert (val_cap, test_cap) == (3, 10)
+    assert val_most <= 3 < test_most <= 10  # an untrained model fills every slot it has
+    log = json.loads((tmp_path / "a" / "log.jsonl").read_text())
+    assert log["compute_precision"] == results["compute_precision"] in ("fp32", "bf16")
+
+
 def test_bad_input_is_one_line_and_leaves_no_run(tmp_path):
     with pytest.raises(SslsegError, match="instances: 'boxes' is not one of"):
         _config(tmp_path / "x", instances="boxes")
+    with pytest.raises(SslsegError, match="precision: 'fp16' is not one of"):
+        _config(tmp_path / "x", precision="fp16")
+    with pytest.raises(SslsegError, match="val_detections_per_image"):
+        _config(tmp_path / "x", val_detections_per_image=0)
     with pytest.raises(SslsegError, match="has no masks"):
         detect(_config(tmp_path / "x", source="image-folder", root=str(tmp_path)))
     assert not (tmp_path / "x").exists()

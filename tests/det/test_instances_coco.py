@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sslseg.det import coco
@@ -112,6 +113,33 @@ def test_mask_rcnn_on_an_encoder_file(tmp_path):
     assert anchor_sizes(256)[0] == (10,)
     bn = torch.nn.Sequential(torch.nn.BatchNorm2d(3))
     assert type(freeze_batch_norm(bn)[0]).__name__ == "FrozenBatchNorm2d"
+
+
+def test_heads_give_fp32_under_bf16_autocast():
+    # box decoding, NMS and the losses must not see bf16: at 128 px its 8-bit mantissa puts box
+    # corners on a 0.5 px grid
+    torch.manual_seed(0)
+    model = build_mask_rcnn("resnet18", "random", side=64, detections_per_image=5)
+    image = torch.rand(3, 64, 64)
+    mask = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    mask[0, 10:30, 12:40] = 1
+    target = {
+        "boxes": torch.tensor([[12.0, 10.0, 40.0, 30.0]]),
+        "labels": torch.ones(1, dtype=torch.int64),
+        "masks": mask,
+    }
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model([image], [target])
+        model.eval()
+        with torch.no_grad():
+            (pred,) = model([image])
+    assert all(v.dtype == torch.float32 for v in losses.values())
+    assert len(pred["boxes"]) == 5  # an untrained model fills every slot
+    assert {pred[k].dtype for k in ("boxes", "scores", "masks")} == {torch.float32}
+    # the backbone itself did run in bf16
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        features = model.backbone(image[None])
+    assert features["0"].dtype == torch.bfloat16
 
 
 def test_bad_coco_file_is_one_line(tmp_path):

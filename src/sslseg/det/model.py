@@ -8,7 +8,8 @@ as MoCo's detection transfer does (He et al. 2020, §4.2: features of unsupervis
 can have other distributions than supervised ones, so batch norm is trained, not frozen), and
 for a random body, whose identity statistics would leave it unnormalised. Images are fed at
 their store side (``min_size = max_size = side``), with anchors scaled to it: Detectron2's
-32-512 px at 800 px become ``side / 25`` .. ``side / 1.6``.
+32-512 px at 800 px become ``side / 25`` .. ``side / 1.6``. Under bf16 autocast the heads hand
+fp32 outputs on (:func:`fp32_head_outputs`), so box decoding, NMS and the losses stay fp32.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ def freeze_batch_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def _as_fp32(_module: nn.Module, _inputs: object, output: object) -> object:
+    """A forward hook: ``output``'s tensors (also in tuples / lists) as fp32."""
+    if isinstance(output, torch.Tensor):
+        return output.float()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_as_fp32(_module, _inputs, o) for o in output)
+    return output
+
+
+def fp32_head_outputs(model: MaskRCNN) -> MaskRCNN:
+    """The RPN head, box predictor and mask predictor give fp32 under bf16 autocast: bf16's
+    8-bit mantissa would put decoded box corners on a 0.5 px grid at 128 px (and blur NMS
+    and the losses); the convolutions and linears before them keep bf16's speed."""
+    heads = (model.rpn.head, model.roi_heads.box_predictor, model.roi_heads.mask_predictor)
+    for head in heads:
+        head.register_forward_hook(_as_fp32)
+    return model
+
+
 def anchor_sizes(side: int) -> tuple[tuple[int], ...]:
     """One anchor size per FPN level, Detectron2's 32..512 at 800 px scaled to ``side``."""
     return tuple((max(4, round(s * side / 800)),) for s in (32, 64, 128, 256, 512))
@@ -78,7 +98,7 @@ def build_mask_rcnn(
         body, RETURN_LAYERS, list(WIDTHS[arch]), 256, extra_blocks=LastLevelMaxPool()
     )
     anchors = AnchorGenerator(anchor_sizes(side), ((0.5, 1.0, 2.0),) * 5)
-    return MaskRCNN(
+    model = MaskRCNN(
         backbone,
         num_classes=2,
         min_size=side,
@@ -87,6 +107,7 @@ def build_mask_rcnn(
         box_detections_per_img=detections_per_image,
         box_batch_size_per_image=rois_per_image,
     )
+    return fp32_head_outputs(model)
 
 
 def body_state_dict(model: MaskRCNN) -> dict[str, torch.Tensor]:
