@@ -14,23 +14,31 @@ RUNS=${RUNS:-runs/detect-dsb}
 DATA=(source=seg-folder root=../shared/data/dsb2018-nuclei
       "source_options={masks: instances, foreground: nonzero}")
 OUT=docs/results/detect-dsb.txt
-s=$(date +%s)
-.venv/bin/sslseg pretrain configs/pretrain/simclr.yaml "${DATA[@]}" side=128 batch_size=64 \
-    lr=0.03 epochs=40 seed=0 out=$RUNS/simclr progress=false > /dev/null
-p=$(( $(date +%s) - s ))
+# wall time of each step, kept beside its run by the invocation that ran it (a rerun reuses
+# finished steps and keeps their times)
+timed() {
+    local name=$1; shift
+    if [ ! -f $RUNS/$name.wall_s ]; then
+        local t=$(date +%s)
+        "$@" > /dev/null
+        echo $(( $(date +%s) - t )) > $RUNS/$name.wall_s
+    fi
+}
+mkdir -p $RUNS
+timed pretrain .venv/bin/sslseg pretrain configs/pretrain/simclr.yaml "${DATA[@]}" side=128 \
+    batch_size=64 lr=0.03 epochs=40 seed=0 out=$RUNS/pretrain progress=false
 for enc in random simclr; do
-    e=$enc; [ $enc = simclr ] && e=$RUNS/simclr/encoder.pt
-    t=$(date +%s)
-    .venv/bin/sslseg detect configs/detect/dsb-nuclei.yaml side=128 min_area=4 epochs=4 seed=0 \
-        train_fraction=0.5 encoder=$e out=$RUNS/$enc progress=false > /dev/null
-    eval "w_$enc=$(( $(date +%s) - t ))"
+    e=$enc; [ $enc = simclr ] && e=$RUNS/pretrain/encoder.pt
+    timed $enc .venv/bin/sslseg detect configs/detect/dsb-nuclei.yaml side=128 min_area=4 \
+        epochs=4 seed=0 train_fraction=0.5 encoder=$e out=$RUNS/$enc progress=false
     cp $RUNS/$enc/instances.png docs/figures/detect_dsb_$enc.png
 done
 {
-    echo "# bash docs/results/detect-dsb-run.sh ($(nproc) cores; pretraining ${p} s)"
+    echo "# bash docs/results/detect-dsb-run.sh ($(nproc) cores; pretraining $(cat $RUNS/pretrain.wall_s) s)"
     for enc in random simclr; do
-        w=w_$enc
-        echo "encoder=$enc wall_s=${!w} results=$(cat $RUNS/$enc/results.json)"
+        results=$(.venv/bin/python -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))))" \
+            $RUNS/$enc/results.json)
+        echo "encoder=$enc wall_s=$(cat $RUNS/$enc.wall_s) results=$results"
         sed "s/^/  log: /" $RUNS/$enc/log.jsonl
     done
     .venv/bin/python - "$RUNS" <<'EOF'
