@@ -21,6 +21,11 @@ loss in fp32 on both sides):
     store's decoded pixels, so both sides see the same pixels;
 (c) **random**: the same architecture and stem, not trained (the starting point of both).
 
+A diagnosis switch, ``--lightly-model sslseg``: part (b) keeps lightly's views and DataLoader
+but trains sslseg's method module (its heads, loss and momentum schedule, with
+``--method-options``) in place of lightly's heads, so a gap between (a) and (b) is split into
+the views' share and the model's.
+
 All three are scored by ONE evaluator on held-out labelled CIFAR-10 test images: sslseg's
 kNN (k = 200, t = 0.1, :func:`sslseg.eval.knn.knn_accuracy`) and linear probe
 (:func:`sslseg.eval.linear.linear_curve` at 10 % and 100 % of the training labels) on frozen
@@ -110,6 +115,7 @@ BUDGET = (
     "precision",
     "limit",
     "test_limit",
+    "lightly_model",
 )
 
 
@@ -349,13 +355,46 @@ class PilImages(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(np.asarray(self.images[i])))
 
 
+class SslsegOnLightlyViews(nn.Module):
+    """sslseg's method module behind :class:`LightlyModel`'s interface (``--lightly-model
+    sslseg``): its ``training_step`` makes the loss (in fp32 itself), its ``after_step`` the
+    momentum schedule."""
+
+    def __init__(self, method: nn.Module) -> None:
+        super().__init__()
+        self.method = method
+        self.backbone = method.backbone
+
+    def before_step(self) -> None:
+        pass
+
+    def forward(self, views: list[Tensor]) -> list[Tensor]:
+        return [self.method.training_step(views)]
+
+    def loss(self, out: list[Tensor]) -> Tensor:
+        return out[0].float()
+
+    def after_step(self, progress: float) -> None:
+        self.method.after_step(progress)
+
+
+def lightly_side_model(args: argparse.Namespace) -> nn.Module:
+    """Part (b)'s model on sslseg's initial backbone (the same weights on both sides)."""
+    with seeded(args.seed):
+        backbone = build_resnet(args.arch, args.stem)
+        if args.lightly_model == "lightly":
+            return LightlyModel(args.method, backbone, FEATURE_DIMS[args.arch])
+        options = json.loads(args.method_options)
+        return SslsegOnLightlyViews(
+            REGISTRY[args.method](backbone, FEATURE_DIMS[args.arch], **options)
+        )
+
+
 def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[Path, list[float]]:
     run = RunDir(folder / "lightly-run").create()
     device = pick_device(args.device)
     precision = resolve_precision(device, args.precision)
-    with seeded(args.seed):  # sslseg's initial backbone: the same weights on both sides
-        backbone = build_resnet(args.arch, args.stem)
-        model = LightlyModel(args.method, backbone, FEATURE_DIMS[args.arch])
+    model = lightly_side_model(args)
     model.to(device).to(memory_format=torch.channels_last)
     settings = TrainSettings(
         optimizer=args.optimizer,
@@ -402,6 +441,8 @@ def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[P
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if hasattr(model, "after_step"):
+                model.after_step(scheduler.last_epoch / total)
             loss_sum += float(loss.detach())
         seconds.append(time.perf_counter() - tic)
         print(
@@ -477,6 +518,12 @@ def main() -> None:
     p.add_argument("--test-limit", type=int, default=0, help="score on this many (0: all)")
     p.add_argument("--out", default="runs/pretrain-quality", help="results folder")
     p.add_argument("--parts", default=",".join(PARTS), help="which of sslseg,lightly,random")
+    p.add_argument(
+        "--lightly-model",
+        default="lightly",
+        choices=("lightly", "sslseg"),
+        help="part (b)'s heads and loss: lightly's (default) or sslseg's method on lightly's views",
+    )
     p.add_argument("--progress", action="store_true", help="sslseg's progress bar")
     p.add_argument(
         "--method-options",
