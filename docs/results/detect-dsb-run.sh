@@ -47,5 +47,14 @@ runs = sys.argv[1]
 r, s = (json.load(open(f"{runs}/{e}/results.json")) for e in ("random", "simclr"))
 for key in ("mask_ap", "mask_ap50", "box_ap", "union_iou"):
     print(f"{key}_random={r[key]:.4f} {key}_simclr={s[key]:.4f} delta={s[key] - r[key]:+.4f}")
+# one seed: the union-mask IoU difference gets a paired bootstrap over the test images,
+# conditional on these two training runs (docs/statistics.md); AP gets no interval
+import numpy as np
+from sslseg.experiments.stats import paired_iou_difference
+counts = [np.genfromtxt(f"{runs}/{e}/test_per_image.csv", delimiter=",", names=True, dtype=None,
+                        encoding=None) for e in ("simclr", "random")]
+d = paired_iou_difference(*([{k: c[k] for k in ("tp", "fp", "fn")}] for c in counts))
+print(f"union_iou_delta={d.mean:+.4f} interval_95=[{d.low:+.4f}, {d.high:+.4f}] p={d.p_value:.3f} "
+      f"basis={d.basis} test_images={len(counts[0])}")
 EOF
 } | tee $OUT
