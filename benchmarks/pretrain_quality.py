@@ -115,7 +115,6 @@ BUDGET = (
     "precision",
     "limit",
     "test_limit",
-    "lightly_model",
 )
 
 
@@ -493,6 +492,8 @@ def budget(args: argparse.Namespace) -> dict[str, Any]:
     keys = {k: getattr(args, k) for k in BUDGET}
     if args.method_options != "{}":  # folders made before the option existed stay valid
         keys["method_options"] = json.loads(args.method_options)
+    if args.lightly_model != "lightly":  # likewise: the committed folders' settings.json
+        keys["lightly_model"] = args.lightly_model
     return keys
 
 
