@@ -1,5 +1,6 @@
 import pytest
 import torch
+from tiny import tiny_backbone
 from torch import nn
 
 from sslseg.errors import SslsegError
@@ -8,13 +9,7 @@ from sslseg.ssl.barlow_twins import BarlowTwins
 
 def tiny_barlow(**options) -> BarlowTwins:
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return BarlowTwins(backbone, 8, **{"hidden_dim": 16, "out_dim": 6, **options})
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from tiny import tiny_backbone
 from torch import nn
 
 from sslseg.augment.views import MultiView
@@ -45,13 +46,7 @@ TINY_OPTIONS = {
 
 def tiny_method(name: str) -> nn.Module:
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return REGISTRY[name](backbone, 8, **TINY_OPTIONS.get(name, {}))
 
 

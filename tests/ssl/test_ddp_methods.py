@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from torch import nn
 
 from sslseg.ssl.registry import REGISTRY
@@ -44,13 +45,7 @@ SMALL = {
 def tiny(name: str) -> nn.Module:
     """Method ``name`` on a one-conv backbone, the same weights in every process."""
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return REGISTRY[name](backbone, 8, **SMALL[name])
 
 
@@ -78,11 +73,13 @@ def two_steps(model: nn.Module, method: nn.Module, batch: list[torch.Tensor], me
 
 WORKER = textwrap.dedent("""
     import importlib.util, sys
+    from pathlib import Path
     import numpy as np, torch, torch.distributed as dist
     from torch import nn
     from sslseg.augment.views import MultiView
     from sslseg.ssl.train import TrainSettings, init_distributed, pretrain
 
+    sys.path.insert(0, str(Path(sys.argv[1]).parent))  # for the test's own helper, tiny.py
     spec = importlib.util.spec_from_file_location("ddp_cases", sys.argv[1])
     T = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(T)

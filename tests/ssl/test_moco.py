@@ -3,20 +3,10 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from tiny import tiny_backbone
 
 from sslseg.errors import SslsegError
 from sslseg.ssl.moco import MoCo, info_nce
-
-
-def tiny_backbone() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
 
 
 def tiny_moco(**options) -> MoCo:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 from lightly.models.modules import SimSiamProjectionHead
+from tiny import tiny_backbone
 from torch import nn
 
 from sslseg.errors import SslsegError
@@ -9,13 +10,7 @@ from sslseg.ssl.simsiam import SimSiam
 
 def tiny_simsiam(**options) -> SimSiam:
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return SimSiam(
         backbone, 8, **{"hidden_dim": 16, "out_dim": 16, "pred_hidden_dim": 4, **options}
     )

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from lightly.loss.swav_loss import sinkhorn
-from torch import nn
+from tiny import tiny_backbone
 
 from sslseg.errors import SslsegError
 from sslseg.ssl.registry import build_method
@@ -13,13 +13,7 @@ from sslseg.ssl.swav import SwAV
 
 def tiny_swav(**options) -> SwAV:
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return SwAV(
         backbone,
         8,

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_backbone
 from torch import nn
 
 from sslseg.augment.views import MultiView, simclr_specs
@@ -21,13 +22,7 @@ from sslseg.ssl.train import TrainSettings, pretrain, warmup_cosine
 
 def tiny_simclr() -> SimCLR:
     torch.manual_seed(0)
-    backbone = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.BatchNorm2d(8),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-    )
+    backbone = tiny_backbone()
     return SimCLR(backbone, 8, temperature=0.5, hidden_dim=16, out_dim=8)
 
 
