@@ -1,0 +1,19 @@
+#!/bin/bash
+# Issue 16, item 6: SimCLR (40 epochs at 64 px on Cats-vs-Dogs, one encoder per seed) against
+# random init as the U-Net's start on the shared Pet at dev fraction 0.2, 9 seeds, paired
+# intervals over seeds (configs/segmentation-payoff.yaml). A killed run resumes: run it again
+# (finished pretrainings and cells are reused). Each pretraining's and cell's own wall time is in
+# its folder's log.jsonl / results.json; this script's total is of its last invocation only.
+#   bash docs/results/segmentation-payoff-run.sh [key=value ...]
+# Output: docs/results/segmentation-payoff{-report.md,.csv,-time.txt},
+# docs/figures/segmentation_payoff.png
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/segmentation-payoff}
+s=$(date +%s)
+.venv/bin/sslseg experiment configs/segmentation-payoff.yaml out=$OUT progress=false "$@" > /dev/null
+echo "experiment wall (last invocation) $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
+    | tee docs/results/segmentation-payoff-time.txt
+cp $OUT/report.md docs/results/segmentation-payoff-report.md
+cp $OUT/results.csv docs/results/segmentation-payoff.csv
+cp $OUT/figure41_dev0.2.png docs/figures/segmentation_payoff.png
