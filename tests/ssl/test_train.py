@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,6 +140,9 @@ WORKER = textwrap.dedent("""
     from sslseg.ssl.simclr import SimCLR
     from sslseg.ssl.train import TrainSettings, init_distributed, pretrain
 
+    sys.path.insert(0, sys.argv[2])  # the test folder, for its helper tiny.py
+    from tiny import tiny_backbone
+
     rank, world = init_distributed("cpu")
     out = sys.argv[1]
     # gathered negatives: the mean of the per-process losses equals one process's loss on
@@ -151,9 +155,7 @@ WORKER = textwrap.dedent("""
     dist.all_reduce(loss)
     single = SimCLR(nn.Identity(), 5, gather_distributed=False).criterion(z0, z1)
     torch.manual_seed(0)
-    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                             nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    method = SimCLR(backbone, 8, hidden_dim=16, out_dim=8)
+    method = SimCLR(tiny_backbone(), 8, hidden_dim=16, out_dim=8)
     images = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3), dtype=np.uint8)
     summary = pretrain(method, images, MultiView(simclr_specs(8)),
                        TrainSettings(epochs=2, batch_size=4, progress=False),
@@ -185,6 +187,7 @@ def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
             "2",
             str(script),
             str(tmp_path / "run"),
+            str(Path(__file__).parent),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
