@@ -216,3 +216,25 @@ def test_a_cell_whose_init_checkpoint_changed_is_stale(tmp_path):
     assert stale_key(run, made_by(cell_cfg)) == "init (its checkpoint changed)"
     other = dataclasses.replace(cell_cfg, init=str(tmp_path / "elsewhere.pt"))
     assert stale_key(run, made_by(other)) == "init"
+
+
+def test_a_cell_is_known_by_its_encoder_content_not_its_path(tmp_path):
+    from sslseg.experiments.grid import Cell, ModelSpec, cell_config, made_by, stale_key
+    from sslseg.runs import RunDir
+
+    config = load_config(ExperimentConfig, None, [f"out={tmp_path}"])
+    first, moved = tmp_path / "a" / "encoder.pt", tmp_path / "b" / "encoder.pt"
+    for path in (first, moved):
+        path.parent.mkdir()
+        torch.save({"w": torch.zeros(2)}, path)
+    cell_cfg = cell_config(config, Cell(ModelSpec(), 0.8, 0), str(first))
+    run = RunDir(tmp_path / "cell").create()
+    run.write_json("made_by.json", made_by(cell_cfg))
+    # the same bytes under another path (e.g. the grid rerun with out= spelled otherwise)
+    assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder=str(moved)))) == ""
+    torch.save({"w": torch.ones(2)}, moved)
+    assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder=str(moved)))) == (
+        "encoder (its file changed)"
+    )
+    # a named start (no file) against a file: the key itself differs
+    assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder="random"))) == "encoder"

@@ -77,7 +77,7 @@ WORKER = textwrap.dedent("""
     import numpy as np, torch, torch.distributed as dist
     from torch import nn
     from sslseg.augment.views import MultiView
-    from sslseg.ssl.train import TrainSettings, init_distributed, pretrain
+    from sslseg.ssl.train import TrainSettings, close_distributed, init_distributed, pretrain
 
     sys.path.insert(0, str(Path(sys.argv[1]).parent))  # for the test's own helper, tiny.py
     spec = importlib.util.spec_from_file_location("ddp_cases", sys.argv[1])
@@ -115,7 +115,8 @@ WORKER = textwrap.dedent("""
         }
     if rank == 0:
         torch.save(out, sys.argv[2])
-    dist.destroy_process_group()
+    del model
+    close_distributed()
 """)
 
 

@@ -138,7 +138,7 @@ WORKER = textwrap.dedent("""
     from sslseg.augment.views import MultiView, simclr_specs
     from sslseg.runs import RunDir
     from sslseg.ssl.simclr import SimCLR
-    from sslseg.ssl.train import TrainSettings, init_distributed, pretrain
+    from sslseg.ssl.train import TrainSettings, close_distributed, init_distributed, pretrain
 
     sys.path.insert(0, sys.argv[2])  # the test folder, for its helper tiny.py
     from tiny import tiny_backbone
@@ -168,7 +168,7 @@ WORKER = textwrap.dedent("""
                    "same_weights": all(torch.equal(gathered[0], t) for t in gathered),
                    "steps": summary["steps_per_epoch"], "world": summary["world_size"]},
                   open(out + "/check.json", "w"))
-    dist.destroy_process_group()
+    close_distributed()
 """)
 
 

@@ -217,6 +217,16 @@ def made_by(cell_cfg: Any) -> dict:
     return made
 
 
+def _hashed_paths(made: dict) -> set[str]:
+    """The start-file keys whose content hash stands in for their path: the same encoder behind
+    another path (the grid run again under another ``out=`` spelling) is the same start."""
+    cfg = made["config"]
+    keys = {"encoder"} if made["encoder_hash"] != cfg.get("encoder") else set()
+    if made.get("init_hash") not in (None, cfg.get("init")):
+        keys.add("init")
+    return keys
+
+
 def stale_key(run: RunDir, made: dict) -> str:
     """Why a finished cell cannot be reused ("" when it can): a changed key first, then a
     changed start file behind the same key."""
@@ -224,7 +234,9 @@ def stale_key(run: RunDir, made: dict) -> str:
     if old is None:
         return "made_by.json (made before results were fingerprinted)"
     added = {k: v for k, v in ADDED_KEYS.items() if k in made["config"]}  # a detection cell: none
-    key = changed_key({**added, **old.get("config", {})}, made["config"], NO_RESULT_KEYS)
+    key = changed_key(
+        {**added, **old.get("config", {})}, made["config"], NO_RESULT_KEYS | _hashed_paths(made)
+    )
     if key:
         return key
     if old.get("encoder_hash") != made["encoder_hash"]:

@@ -234,8 +234,13 @@ def plot_heatmap(diffs: list[Comparison], config: PolicyGridConfig, path: Path) 
     difference to the baseline, text the mean and 95 % interval, * the Bonferroni verdict."""
     metrics = list(dict.fromkeys(c.metric for c in diffs))
     n_m, n_p = len(config.methods), len(config.policies)
+    # constrained layout keeps the suptitle clear of the panel titles
     fig, axes = plt.subplots(
-        1, len(metrics), figsize=(1.2 + 2.3 * n_p * len(metrics), 1.4 + 0.9 * n_m), squeeze=False
+        1,
+        len(metrics),
+        figsize=(1.2 + 2.3 * n_p * len(metrics), 1.4 + 0.9 * n_m),
+        squeeze=False,
+        layout="constrained",
     )
     for ax, metric in zip(axes[0], metrics, strict=True):
         cells = {(c.method, c.policy): c for c in diffs if c.metric == metric}
@@ -248,7 +253,10 @@ def plot_heatmap(diffs: list[Comparison], config: PolicyGridConfig, path: Path) 
                 text = f"{c.diff.mean:+.3f}{'*' if _significant(c) else ''}"
                 if c.diff.basis == "seeds-t":
                     text += f"\n[{c.diff.low:+.3f}, {c.diff.high:+.3f}]"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7)
+                # RdBu is dark at both ends: white text there, black in the pale middle
+                dark = abs(c.diff.mean) > 0.6 * scale
+                colour = "white" if dark else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
         ax.set_xticks(range(n_p), config.policies, fontsize=8)
         ax.set_yticks(range(n_m), config.methods, fontsize=8)
         ax.set_title(f"Δ {down.METRIC_NAMES[metric]} vs {config.baseline}", fontsize=9)

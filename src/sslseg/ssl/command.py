@@ -185,11 +185,10 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
 
     ``export_only`` writes the encoder from the run's last checkpoint instead of training.
     """
-    import torch.distributed as dist
 
     from sslseg.augment.policies import build_view_maker, check_policy
     from sslseg.runs import RunDir
-    from sslseg.ssl.train import init_distributed, pretrain
+    from sslseg.ssl.train import close_distributed, init_distributed, pretrain
 
     method = build(cfg)  # validates method and options before anything is written
     # before the run folder or the store is written
@@ -223,8 +222,7 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
             f"{cfg.method}: {cfg.epochs} epochs, final loss {summary['final_loss']:.4f}; "
             f"encoder at {run_dir.path('encoder.pt')}"
         )
-    if world_size > 1:
-        dist.destroy_process_group()
+    close_distributed()
     return run_dir.path("encoder.pt")
 
 
