@@ -16,17 +16,12 @@ One ``torchrun`` launch (a module fixture) runs every method of the registry twi
 from __future__ import annotations
 
 import math
-import os
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from tiny import tiny_backbone
+from tiny import tiny_backbone, torchrun_two_cpu_processes
 from torch import nn
 
 from sslseg.ssl.registry import REGISTRY
@@ -79,7 +74,7 @@ WORKER = textwrap.dedent("""
     from sslseg.augment.views import MultiView
     from sslseg.ssl.train import TrainSettings, close_distributed, init_distributed, pretrain
 
-    sys.path.insert(0, str(Path(sys.argv[1]).parent))  # for the test's own helper, tiny.py
+    sys.path.insert(0, sys.argv[-1])  # the test folder, for its helper tiny.py
     spec = importlib.util.spec_from_file_location("ddp_cases", sys.argv[1])
     T = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(T)
@@ -125,40 +120,7 @@ def ddp(tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("ddp")
     script = tmp / "worker.py"
     script.write_text(WORKER)
-    # an explicit free port on 127.0.0.1: with --master_port 0 the rendezvous hung here
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(port),
-        str(script),
-        str(Path(__file__).resolve()),
-        str(tmp / "out.pt"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # its own session, so that a hang is cleaned up with the workers torchrun started
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, err[-3000:]
+    torchrun_two_cpu_processes(script, str(Path(__file__).resolve()), str(tmp / "out.pt"))
     return torch.load(tmp / "out.pt", weights_only=False)
 
 

@@ -1,16 +1,13 @@
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from tiny import tiny_backbone
+from tiny import tiny_backbone, torchrun_two_cpu_processes
 from torch import nn
 
 from sslseg.augment.views import MultiView, simclr_specs
@@ -140,7 +137,7 @@ WORKER = textwrap.dedent("""
     from sslseg.ssl.simclr import SimCLR
     from sslseg.ssl.train import TrainSettings, close_distributed, init_distributed, pretrain
 
-    sys.path.insert(0, sys.argv[2])  # the test folder, for its helper tiny.py
+    sys.path.insert(0, sys.argv[-1])  # the test folder, for its helper tiny.py
     from tiny import tiny_backbone
 
     rank, world = init_distributed("cpu")
@@ -175,32 +172,7 @@ WORKER = textwrap.dedent("""
 def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # its own session, so that a hang is cleaned up with the workers torchrun started
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            str(script),
-            str(tmp_path / "run"),
-            str(Path(__file__).parent),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, err[-3000:]
+    torchrun_two_cpu_processes(script, str(tmp_path / "run"), timeout=240)
     check = json.loads((tmp_path / "run" / "check.json").read_text())
     assert math.isclose(check["gathered"], check["single"], rel_tol=1e-5)
     assert check["same_weights"] and check["world"] == 2
