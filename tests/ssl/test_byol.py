@@ -25,16 +25,38 @@ def _two_minus_two_cos_by_hand(p0, p1, z0, z1):
     return 0.5 * (term(p0, z1) + term(p1, z0))
 
 
-def test_loss_equals_two_minus_two_cos():
+def test_loss_is_half_of_two_minus_two_cos():
     g = torch.Generator().manual_seed(0)
     p0, p1, z0, z1 = (torch.randn(5, 7, generator=g) for _ in range(4))
     method = tiny_byol()
     assert float(method.loss(p0, p1, z0, z1)) == pytest.approx(
-        _two_minus_two_cos_by_hand(p0, p1, z0, z1), rel=1e-5
+        0.5 * _two_minus_two_cos_by_hand(p0, p1, z0, z1), rel=1e-5
     )
-    # identical directions cost 0, opposite ones 4
+    # identical directions cost 0, opposite ones 2
     assert float(method.loss(p0, p1, 3 * p1, 2 * p0)) == pytest.approx(0.0, abs=1e-6)
-    assert float(method.loss(p0, p1, -p1, -p0)) == pytest.approx(4.0, abs=1e-6)
+    assert float(method.loss(p0, p1, -p1, -p0)) == pytest.approx(2.0, abs=1e-6)
+
+
+def test_loss_has_the_gradient_of_lightlys_symmetrised_negative_cosine():
+    # so the loop's SGD rate and decay (lightly's CIFAR-10 benchmark) mean what they do there
+    from lightly.loss import NegativeCosineSimilarity
+
+    g = torch.Generator().manual_seed(1)
+    ours = [torch.randn(4, 6, generator=g).requires_grad_() for _ in range(2)]
+    theirs = [t.detach().clone().requires_grad_() for t in ours]
+    z0, z1 = torch.randn(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    tiny_byol().loss(ours[0], ours[1], z0, z1).backward()
+    crit = NegativeCosineSimilarity()
+    (0.5 * (crit(theirs[0], z1) + crit(theirs[1], z0))).backward()
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.allclose(a.grad, b.grad, atol=1e-7)
+
+
+def test_defaults_are_lightlys():
+    method = BYOL(tiny_backbone(), 8)
+    assert (method.momentum, method.momentum_end, method.concat_views) == (0.99, 0.99, False)
+    assert method.projection.layers[0].out_features == 1024
+    assert method.prediction.layers[-1].out_features == 256
 
 
 def test_targets_get_no_gradient():
@@ -52,7 +74,7 @@ def test_cosine_momentum_schedule():
 
 @pytest.mark.parametrize("progress", [0.0, 0.3])
 def test_after_step_moves_target_towards_online_with_the_scheduled_momentum(progress):
-    method = tiny_byol(momentum=0.9)
+    method = tiny_byol(momentum=0.9, momentum_end=1.0)  # the paper's rising schedule
     with torch.no_grad():
         for p in method.parameters():
             if p.requires_grad:
