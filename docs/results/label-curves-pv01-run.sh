@@ -9,11 +9,10 @@
 # docs/figures/label_curves_pv01.png
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source docs/results/wall.sh
 OUT=${OUT:-runs/label-curves-pv01-cpu}
-s=$(date +%s)
-.venv/bin/sslseg label-curves configs/label-curves/pv01-fig10-cpu.yaml out=$OUT progress=false "$@"
-echo "label-curves wall $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
-    | tee docs/results/label-curves-pv01-time.txt
+keep_wall label-curves docs/results/label-curves-pv01-time.txt \
+    .venv/bin/sslseg label-curves configs/label-curves/pv01-fig10-cpu.yaml out=$OUT progress=false "$@"
 cp $OUT/label_curves.csv docs/results/label-curves-pv01.csv
 cp $OUT/label_curves_paired.csv docs/results/label-curves-pv01-paired.csv
 cp $OUT/label_curves.png docs/figures/label_curves_pv01.png

@@ -10,11 +10,10 @@
 # docs/figures/linear_curves_fig11.png
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source docs/results/wall.sh
 OUT=${OUT:-runs/linear-curves-fig11}
-s=$(date +%s)
-.venv/bin/sslseg linear-curves configs/linear-curves/cifar10-fig11.yaml out=$OUT progress=false "$@" > /dev/null
-echo "linear-curves wall $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
-    | tee docs/results/linear-curves-fig11-time.txt
+keep_wall linear-curves docs/results/linear-curves-fig11-time.txt \
+    .venv/bin/sslseg linear-curves configs/linear-curves/cifar10-fig11.yaml out=$OUT progress=false "$@"
 cp $OUT/linear_curves.csv docs/results/linear-curves-fig11.csv
 cp $OUT/linear_curves_paired.csv docs/results/linear-curves-fig11-paired.csv
 cp $OUT/report.md docs/results/linear-curves-fig11-report.md

@@ -9,11 +9,10 @@
 # docs/figures/policy_grid_pv01.png
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source docs/results/wall.sh
 OUT=${OUT:-runs/policy-grid-pv01-cpu}
-s=$(date +%s)
-.venv/bin/sslseg policy-grid configs/policy-grid/pv01-cpu.yaml out=$OUT progress=false "$@" > /dev/null
-echo "policy-grid wall $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
-    | tee docs/results/policy-grid-pv01-time.txt
+keep_wall policy-grid docs/results/policy-grid-pv01-time.txt \
+    .venv/bin/sslseg policy-grid configs/policy-grid/pv01-cpu.yaml out=$OUT progress=false "$@"
 cp $OUT/report.md docs/results/policy-grid-pv01-report.md
 cp $OUT/results.csv docs/results/policy-grid-pv01-results.csv
 cp $OUT/paired.csv docs/results/policy-grid-pv01-paired.csv

@@ -9,11 +9,10 @@
 # docs/figures/segmentation_payoff.png
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source docs/results/wall.sh
 OUT=${OUT:-runs/segmentation-payoff}
-s=$(date +%s)
-.venv/bin/sslseg experiment configs/segmentation-payoff.yaml out=$OUT progress=false "$@" > /dev/null
-echo "experiment wall (last invocation) $(( $(date +%s) - s )) s ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end)" \
-    | tee docs/results/segmentation-payoff-time.txt
+keep_wall "experiment (last invocation)" docs/results/segmentation-payoff-time.txt \
+    .venv/bin/sslseg experiment configs/segmentation-payoff.yaml out=$OUT progress=false "$@"
 cp $OUT/report.md docs/results/segmentation-payoff-report.md
 cp $OUT/results.csv docs/results/segmentation-payoff.csv
 cp $OUT/figure41_dev0.2.png docs/figures/segmentation_payoff.png
