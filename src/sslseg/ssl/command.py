@@ -185,7 +185,6 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
 
     ``export_only`` writes the encoder from the run's last checkpoint instead of training.
     """
-
     from sslseg.augment.policies import build_view_maker, check_policy
     from sslseg.runs import RunDir
     from sslseg.ssl.train import close_distributed, init_distributed, pretrain
