@@ -62,6 +62,26 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     assert run.load("last.pt") == {"total": 30, "epoch": 4}
 
 
+def test_a_checkpoint_that_does_not_fit_the_model_is_named_in_one_line(tmp_path):
+    import torch
+
+    class Net(Counter):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.net = torch.nn.Linear(2, width)
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"net": self.net.state_dict()}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            self.net.load_state_dict(state["net"])
+
+    run = RunDir(tmp_path / "a").create()
+    run_epochs(Net(4), run, 1, progress=False)
+    with pytest.raises(SslsegError, match=r"last\.pt: does not fit this model .*size mismatch"):
+        run_epochs(Net(8), run, 2, progress=False)
+
+
 def test_a_kill_between_log_and_checkpoint_leaves_no_duplicate_line(tmp_path):
     run = RunDir(tmp_path).create()
     real_save = run.save

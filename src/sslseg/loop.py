@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sslseg.board import Board
+from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 
 
@@ -57,7 +58,16 @@ def restore(trainer: EpochTrainer, run: RunDir | None, checkpoint: str) -> int:
     state = run.load(checkpoint) if run is not None else None
     if state is None:
         return 0
-    trainer.load_state_dict(state)
+    try:
+        trainer.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as err:
+        # same config, other model: a checkpoint made before a method's defaults changed
+        # torch's message spans lines ("Error(s) in loading state_dict ...", then the keys)
+        why = " ".join(str(err).split())[:300] or type(err).__name__
+        raise SslsegError(
+            f"{run.path(checkpoint)}: does not fit this model (made by another version of "
+            f"sslseg?): {why}; delete the run folder or choose another out"
+        ) from None
     return int(state["epoch"])
 
 
