@@ -230,7 +230,11 @@ def test_a_cell_is_known_by_its_encoder_content_not_its_path(tmp_path):
     cell_cfg = cell_config(config, Cell(ModelSpec(), 0.8, 0), str(first))
     run = RunDir(tmp_path / "cell").create()
     run.write_json("made_by.json", made_by(cell_cfg))
-    # the same bytes under another path (e.g. the grid rerun with out= spelled otherwise)
+    # a killed cell resumes only under the same paths (its command checks them): retrained
+    assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder=str(moved)))) == "encoder"
+    run.write_json("results.json", {"iou": 0.5})
+    # a finished one: the same bytes under another path (the grid rerun with out= spelled
+    # otherwise) is the same start
     assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder=str(moved)))) == ""
     torch.save({"w": torch.ones(2)}, moved)
     assert stale_key(run, made_by(dataclasses.replace(cell_cfg, encoder=str(moved)))) == (

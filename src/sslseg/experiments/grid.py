@@ -234,9 +234,10 @@ def stale_key(run: RunDir, made: dict) -> str:
     if old is None:
         return "made_by.json (made before results were fingerprinted)"
     added = {k: v for k, v in ADDED_KEYS.items() if k in made["config"]}  # a detection cell: none
-    key = changed_key(
-        {**added, **old.get("config", {})}, made["config"], NO_RESULT_KEYS | _hashed_paths(made)
-    )
+    # a finished cell is reused whatever path its start file is at now; a killed one resumes
+    # only under the same paths, because the command it resumes checks them
+    moved = _hashed_paths(made) if run.finished else set()
+    key = changed_key({**added, **old.get("config", {})}, made["config"], NO_RESULT_KEYS | moved)
     if key:
         return key
     if old.get("encoder_hash") != made["encoder_hash"]:
