@@ -85,6 +85,35 @@ def test_the_study_pairs_seeds_and_reuses_what_is_unchanged(image_folder, tmp_pa
     assert results.stat().st_mtime_ns != scored
 
 
+def test_a_finished_evaluation_is_known_by_its_encoders_content(
+    image_folder, tmp_path, monkeypatch
+):
+    import torch
+
+    import sslseg.eval.command
+    from sslseg.experiments.linear_curves import evaluate_seed, evaluation_config, made_by
+    from sslseg.runs import RunDir
+
+    config = _config(image_folder, tmp_path)
+    # one file name in three folders: torch.save writes the name into the file
+    first, moved, other = (tmp_path / n / "encoder.pt" for n in ("first", "moved", "other"))
+    for path, value in ((first, 0.0), (moved, 0.0), (other, 1.0)):
+        path.parent.mkdir()
+        torch.save({"w": torch.full((2,), value)}, path)
+    done = evaluation_config(config, 0, ["random", str(first)])
+    run = RunDir(done.out).create()
+    run.write_json("made_by.json", made_by(done))
+    run.write_json("results.json", {"encoders": {}})
+    scored = []
+    monkeypatch.setattr(sslseg.eval.command, "evaluate", lambda cfg: scored.append(cfg) or {})
+    # the same bytes at another path: reused, not scored again
+    assert evaluate_seed(config, 0, ["random", str(moved)]) == {"encoders": {}}
+    assert scored == []
+    # other bytes: scored again
+    evaluate_seed(config, 0, ["random", str(other)])
+    assert len(scored) == 1
+
+
 def test_bad_study_configs_are_one_line_errors(image_folder, tmp_path):
     with pytest.raises(SslsegError, match="models"):
         _config(image_folder, tmp_path, "models=[{name: a}, {name: a}]")

@@ -133,7 +133,9 @@ def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> 
     old = run.read_json(MADE_BY) if run.root.exists() else None
     results = run.read_json("results.json") if old is not None else None
     if old is not None and results is not None:
-        key = changed_key(old["config"], made["config"], NO_RESULT_KEYS)
+        # the encoders are compared by content (a name where there is no file), so the same
+        # files under other paths (the study rerun with out= spelled otherwise) are the same
+        key = changed_key(old["config"], made["config"], NO_RESULT_KEYS | {"encoders"})
         if not key and old["encoder_hashes"] == made["encoder_hashes"]:
             return results
     if run.root.exists():
