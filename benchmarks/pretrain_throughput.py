@@ -21,6 +21,13 @@ median. For each precision (``--precision both``: fp32 then bf16) the last lines
 fraction_of_ceiling=… sslseg_rss_mb=… lightly_rss_mb=… lightly_workers_rss_mb=…``.
 
     python benchmarks/pretrain_throughput.py [--steps 20] [--warmup 3] [--repeats 3]
+
+``--method`` (default ``simclr``, the pipelines above) times another method the same way, in one
+session, interleaved: sslseg's module of that method on its own views (its momentum update in
+the step), against the lightly pipeline of ``benchmarks/pretrain_quality.py`` for it (lightly's
+transform recipe for the side, its heads and loss, as lightly's CIFAR-10 benchmark has them),
+so the pretraining-quality table's epoch times, taken in runs made at different times, get a
+same-session check. Lines then start with ``method=…``.
 """
 
 from __future__ import annotations
@@ -34,19 +41,20 @@ import torch
 
 # run as a script, so its folder is on sys.path
 from harness import images_per_second, interleaved, report_child, run_child
-from sslseg.augment.views import MultiView, simclr_specs
+from sslseg.augment.views import MultiView
 from sslseg.data.store import open_store
-from sslseg.devices import autocast, pick_device, resolve_precision
-from sslseg.ssl.registry import build_method
+from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
+from sslseg.ssl.registry import REGISTRY, build_method
 from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats-vs-dogs"
 PIPELINES = ("sslseg", "lightly", "ceiling")
 
 
-def _make(arch: str, device: torch.device, channels_last: bool):
+def _make(arch: str, device: torch.device, channels_last: bool, name: str = "simclr"):
     torch.manual_seed(0)
-    method = build_method("simclr", arch, "imagenet", temperature=0.5).to(device)
+    options = {"temperature": 0.5} if name == "simclr" else {}  # lightly NTXentLoss's 0.5
+    method = build_method(name, arch, "imagenet", **options).to(device)
     if channels_last:
         method.to(memory_format=torch.channels_last)
     opt = build_optimizer(method, TrainSettings(optimizer="sgd", lr=0.06))
@@ -56,10 +64,10 @@ def _make(arch: str, device: torch.device, channels_last: bool):
 def bench_sslseg(images: np.ndarray, args, device: torch.device, precision: str, fixed: bool):
     """(a), or with ``fixed`` (c): the same step on one batch of views made beforehand."""
     cl = torch.channels_last
-    views = MultiView(simclr_specs(args.side))
     gen = torch.Generator(device=device).manual_seed(0)
     rng = np.random.default_rng(0)
-    method, opt = _make(args.arch, device, True)
+    method, opt = _make(args.arch, device, True, args.method)
+    views = MultiView(type(method).view_specs(args.side))
 
     def make_views() -> list[torch.Tensor]:
         idx = np.sort(rng.choice(len(images), args.batch, replace=False))
@@ -75,6 +83,7 @@ def bench_sslseg(images: np.ndarray, args, device: torch.device, precision: str,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        method.after_step(0.5)  # the momentum update of MoCo / BYOL (a no-op elsewhere)
 
     return images_per_second(step, args.warmup, args.steps, args.batch, device)
 
@@ -94,7 +103,51 @@ class _PilDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(np.asarray(self.images[i])))
 
 
+def bench_lightly_method(images: np.ndarray, args, device: torch.device, precision: str) -> float:
+    """lightly's pipeline for ``args.method`` as ``pretrain_quality.py`` trains it."""
+    from pretrain_quality import LightlyModel, lightly_transform
+    from sslseg.backbones import FEATURE_DIMS, build_resnet
+
+    cl = torch.channels_last
+    torch.manual_seed(0)
+    model = LightlyModel(args.method, build_resnet(args.arch, "imagenet"), FEATURE_DIMS[args.arch])
+    model.to(device).to(memory_format=cl)
+    opt = build_optimizer(model, TrainSettings(optimizer="sgd", lr=0.06))
+    loader = torch.utils.data.DataLoader(
+        _PilDataset(images, lightly_transform(args.method, args.side)),
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        persistent_workers=args.workers > 0,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),
+    )
+    it = iter(loader)
+
+    def step() -> None:
+        nonlocal it
+        try:
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            batch = next(it)
+        views = [v.to(device, non_blocking=True).contiguous(memory_format=cl) for v in batch]
+        model.before_step()
+        with autocast(device, precision):
+            out = model(views)
+        with full_precision(out[0]):
+            loss = model.loss(out)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return images_per_second(step, args.warmup, args.steps, args.batch, device)
+
+
 def bench_lightly(images: np.ndarray, args, device: torch.device, precision: str) -> float:
+    if args.method != "simclr":
+        return bench_lightly_method(images, args, device, precision)
     from lightly.transforms import SimCLRTransform
 
     cl = torch.channels_last
@@ -146,7 +199,7 @@ def measure_one(args) -> None:
 
 
 def _child(args, pipeline: str, precision: str) -> dict[str, float]:
-    keys = ("root", "arch", "side", "batch", "steps", "warmup", "workers", "device")
+    keys = ("root", "arch", "side", "batch", "steps", "warmup", "workers", "device", "method")
     flags = [x for k in keys for x in (f"--{k}", str(getattr(args, k)))]
     return run_child(__file__, ["--only", pipeline, "--precision", precision, *flags])
 
@@ -154,6 +207,7 @@ def _child(args, pipeline: str, precision: str) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--root", default=str(DATA))
+    p.add_argument("--method", default="simclr", choices=list(REGISTRY))
     p.add_argument("--arch", default="resnet18")
     p.add_argument("--side", type=int, default=64)
     p.add_argument("--batch", type=int, default=128)
@@ -177,7 +231,8 @@ def main() -> None:
     precisions = ("fp32", "bf16") if args.precision == "both" else (args.precision,)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"device={device} threads={torch.get_num_threads()} arch={args.arch} side={args.side} "
+        f"device={device} threads={torch.get_num_threads()} method={args.method} "
+        f"arch={args.arch} side={args.side} "
         f"batch={args.batch} steps={args.steps} warmup={args.warmup} repeats={args.repeats} "
         f"workers={args.workers} load_before={load:.2f}",
         flush=True,
@@ -190,8 +245,10 @@ def main() -> None:
             args.repeats,
             f"precision={precision}",
         )
+        named = "" if args.method == "simclr" else f"method={args.method} "
         lines.append(
-            f"precision={resolve_precision(device, precision)} sslseg_img_s={med['sslseg']:.1f} "
+            f"{named}precision={resolve_precision(device, precision)} "
+            f"sslseg_img_s={med['sslseg']:.1f} "
             f"lightly_img_s={med['lightly']:.1f} ceiling_img_s={med['ceiling']:.1f} "
             f"ratio_vs_lightly={med['sslseg'] / med['lightly']:.3f} "
             f"fraction_of_ceiling={med['sslseg'] / med['ceiling']:.3f} "
