@@ -88,19 +88,23 @@ def bench_sslseg(images: np.ndarray, args, device: torch.device, precision: str,
     return images_per_second(step, args.warmup, args.steps, args.batch, device)
 
 
-class _PilDataset(torch.utils.data.Dataset):
-    """The store's decoded images as PIL images through lightly's transform."""
+def _lightly_batches(images: np.ndarray, transform, args, device: torch.device):
+    """Endless batches of lightly's ``transform`` views, as its users load them: a shuffling
+    DataLoader over PIL images with worker processes, restarted at each epoch's end."""
+    from pretrain_quality import PilImages
 
-    def __init__(self, images: np.ndarray, transform) -> None:
-        self.images, self.transform = images, transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(np.asarray(self.images[i])))
+    loader = torch.utils.data.DataLoader(
+        PilImages(images, transform),
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        persistent_workers=args.workers > 0,
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(0),
+    )
+    while True:
+        yield from loader
 
 
 def bench_lightly_method(images: np.ndarray, args, device: torch.device, precision: str) -> float:
@@ -113,25 +117,10 @@ def bench_lightly_method(images: np.ndarray, args, device: torch.device, precisi
     model = LightlyModel(args.method, build_resnet(args.arch, "imagenet"), FEATURE_DIMS[args.arch])
     model.to(device).to(memory_format=cl)
     opt = build_optimizer(model, TrainSettings(optimizer="sgd", lr=0.06))
-    loader = torch.utils.data.DataLoader(
-        _PilDataset(images, lightly_transform(args.method, args.side)),
-        batch_size=args.batch,
-        shuffle=True,
-        num_workers=args.workers,
-        drop_last=True,
-        persistent_workers=args.workers > 0,
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(0),
-    )
-    it = iter(loader)
+    batches = _lightly_batches(images, lightly_transform(args.method, args.side), args, device)
 
     def step() -> None:
-        nonlocal it
-        try:
-            batch = next(it)
-        except StopIteration:
-            it = iter(loader)
-            batch = next(it)
+        batch = next(batches)
         views = [v.to(device, non_blocking=True).contiguous(memory_format=cl) for v in batch]
         model.before_step()
         with autocast(device, precision):
@@ -152,26 +141,10 @@ def bench_lightly(images: np.ndarray, args, device: torch.device, precision: str
 
     cl = torch.channels_last
     method, opt = _make(args.arch, device, True)
-    data = _PilDataset(images, SimCLRTransform(input_size=args.side))
-    loader = torch.utils.data.DataLoader(
-        data,
-        batch_size=args.batch,
-        shuffle=True,
-        num_workers=args.workers,
-        drop_last=True,
-        persistent_workers=args.workers > 0,
-        pin_memory=device.type == "cuda",
-        generator=torch.Generator().manual_seed(0),
-    )
-    it = iter(loader)
+    batches = _lightly_batches(images, SimCLRTransform(input_size=args.side), args, device)
 
     def step() -> None:
-        nonlocal it
-        try:
-            x0, x1 = next(it)
-        except StopIteration:
-            it = iter(loader)
-            x0, x1 = next(it)
+        x0, x1 = next(batches)
         x0 = x0.to(device, non_blocking=True).contiguous(memory_format=cl)
         x1 = x1.to(device, non_blocking=True).contiguous(memory_format=cl)
         with autocast(device, precision):

@@ -58,7 +58,7 @@ def poolers(bins: int) -> dict[str, torch.nn.Module]:
     }
 
 
-def time_pool(pooler, maps, boxes, side, repeats) -> tuple[float, float]:  # noqa: ANN001
+def time_pool(pooler, maps, boxes, side, repeats) -> tuple[float, float]:
     """Median forward and backward milliseconds of ``pooler``."""
     forward, backward = [], []
     for _ in range(repeats):
@@ -97,7 +97,7 @@ def pool_part(args: argparse.Namespace) -> None:
             )
 
 
-def use_poolers(model, name: str) -> None:  # noqa: ANN001
+def use_poolers(model, name: str) -> None:
     model.roi_heads.box_roi_pool = poolers(7)[name]
     model.roi_heads.mask_roi_pool = poolers(14)[name]
 

@@ -13,7 +13,7 @@ from sslseg.det.model import LEVELS, build_mask_rcnn
 from sslseg.det.roi_align import MultiScaleRoIAlign, roi_align_levels
 
 
-def one_level(features: torch.Tensor, rois: torch.Tensor, size, scale, ratio) -> torch.Tensor:  # noqa: ANN001
+def one_level(features: torch.Tensor, rois: torch.Tensor, size, scale, ratio) -> torch.Tensor:
     levels = torch.zeros(len(rois), dtype=torch.long)
     return roi_align_levels([features], rois, levels, [scale], size, ratio)
 
