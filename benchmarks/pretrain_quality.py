@@ -389,6 +389,30 @@ def lightly_side_model(args: argparse.Namespace) -> nn.Module:
         )
 
 
+def lightly_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: list[Tensor],
+    device: torch.device,
+    precision: str,
+) -> Tensor:
+    """One optimiser step of part (b) on a batch of views; returns the loss.
+
+    Shared with ``pretrain_throughput.py`` so the speed figure times the very step trained here.
+    """
+    cl = torch.channels_last
+    views = [v.to(device, non_blocking=True).contiguous(memory_format=cl) for v in batch]
+    model.before_step()
+    with autocast(device, precision):
+        out = model(views)
+    with full_precision(out[0]):
+        loss = model.loss(out)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[Path, list[float]]:
     run = RunDir(folder / "lightly-run").create()
     device = pick_device(args.device)
@@ -424,21 +448,12 @@ def run_lightly(args: argparse.Namespace, store: Store, folder: Path) -> tuple[P
         pin_memory=device.type == "cuda",
         generator=generator,
     )
-    cl = torch.channels_last
     model.train()
     for epoch in range(start, args.epochs):
         generator.manual_seed(args.seed * 100_003 + epoch)
         loss_sum, tic = 0.0, time.perf_counter()
         for batch in loader:  # a list of views, each B x 3 x side x side
-            views = [v.to(device, non_blocking=True).contiguous(memory_format=cl) for v in batch]
-            model.before_step()
-            with autocast(device, precision):
-                out = model(views)
-            with full_precision(out[0]):
-                loss = model.loss(out)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            loss = lightly_step(model, optimizer, batch, device, precision)
             scheduler.step()
             if hasattr(model, "after_step"):
                 model.after_step(scheduler.last_epoch / total)

@@ -43,7 +43,7 @@ import torch
 from harness import images_per_second, interleaved, report_child, run_child
 from sslseg.augment.views import MultiView
 from sslseg.data.store import open_store
-from sslseg.devices import autocast, full_precision, pick_device, resolve_precision
+from sslseg.devices import autocast, pick_device, resolve_precision
 from sslseg.ssl.registry import REGISTRY, build_method
 from sslseg.ssl.train import TrainSettings, build_optimizer, read_batch
 
@@ -109,27 +109,17 @@ def _lightly_batches(images: np.ndarray, transform, args, device: torch.device):
 
 def bench_lightly_method(images: np.ndarray, args, device: torch.device, precision: str) -> float:
     """lightly's pipeline for ``args.method`` as ``pretrain_quality.py`` trains it."""
-    from pretrain_quality import LightlyModel, lightly_transform
+    from pretrain_quality import LightlyModel, lightly_step, lightly_transform
     from sslseg.backbones import FEATURE_DIMS, build_resnet
 
-    cl = torch.channels_last
     torch.manual_seed(0)
     model = LightlyModel(args.method, build_resnet(args.arch, "imagenet"), FEATURE_DIMS[args.arch])
-    model.to(device).to(memory_format=cl)
+    model.to(device).to(memory_format=torch.channels_last)
     opt = build_optimizer(model, TrainSettings(optimizer="sgd", lr=0.06))
     batches = _lightly_batches(images, lightly_transform(args.method, args.side), args, device)
 
     def step() -> None:
-        batch = next(batches)
-        views = [v.to(device, non_blocking=True).contiguous(memory_format=cl) for v in batch]
-        model.before_step()
-        with autocast(device, precision):
-            out = model(views)
-        with full_precision(out[0]):
-            loss = model.loss(out)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        lightly_step(model, opt, next(batches), device, precision)
 
     return images_per_second(step, args.warmup, args.steps, args.batch, device)
 
