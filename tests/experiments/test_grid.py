@@ -29,6 +29,19 @@ def test_bad_grid_values_are_named():
         load_config(ExperimentConfig, None, ["modles=[]"])
 
 
+def test_a_bad_pretraining_key_is_one_line_and_writes_nothing(tmp_path):
+    # the baseline cells would fine-tune first; the SSL model's bad key must stop the grid before
+    config = load_config(
+        ExperimentConfig,
+        None,
+        [f"out={tmp_path / 'exp'}", "seeds=[0]", "dev_fractions=[0.2]", "pretrain.epoch=3"],
+    )
+    with pytest.raises(SslsegError, match="epoch") as err:
+        run_experiment(config)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "exp").exists()
+
+
 def test_grid_runs_then_resumes_without_redoing_cells(tmp_path, monkeypatch):
     overrides = [
         f"out={tmp_path / 'exp'}",

@@ -125,6 +125,14 @@ def test_bad_study_configs_are_one_line_errors(image_folder, tmp_path):
         _config(image_folder, tmp_path, "evaluate.knn_kk=3")
 
 
+def test_a_bad_pretraining_key_is_one_line_and_writes_nothing(image_folder, tmp_path):
+    config = _config(image_folder, tmp_path, "pretrain.epoch=3")
+    with pytest.raises(SslsegError, match="epoch") as err:
+        run_linear_curves(config)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "study").exists()
+
+
 def test_the_shipped_fig11_config_resolves_every_pretraining():
     from pathlib import Path
 

@@ -46,6 +46,7 @@ from sslseg.experiments.grid import (  # noqa: E402
     NO_RESULT_KEYS,
     ModelSpec,
     check_models,
+    check_pretraining,
     ensure_encoder,
 )
 from sslseg.experiments.report import error_bars  # noqa: E402
@@ -146,6 +147,7 @@ def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> 
 
 def run_linear_curves(config: LinearCurveConfig) -> Path:
     """Pretrain (or reuse) every (model, seed), score each seed; write the CSVs, PNG, report."""
+    check_pretraining(config, config.models, config.seeds)  # before anything is written
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in config.models]
