@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 
 import torch
 
@@ -28,6 +29,13 @@ def pick_device(device: str = "auto") -> torch.device:
     if dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", local_rank)
     return dev
+
+
+def check_devices(devices: Iterable[str]) -> None:
+    """Each device exists on this machine (:func:`pick_device`'s error otherwise): a study
+    checks its sections' devices before it writes anything, not at its first cell."""
+    for device in devices:
+        pick_device(device)
 
 
 def has_native_bf16(device: torch.device) -> bool:

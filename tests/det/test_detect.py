@@ -95,6 +95,14 @@ def test_bad_input_is_one_line_and_leaves_no_run(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
+def test_a_missing_gpu_is_one_line_before_the_data_or_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(det, "load_detection_data", lambda *a: pytest.fail("data read first"))
+    with pytest.raises(SslsegError, match="device: 'cuda' asked for but CUDA is not available"):
+        detect(_config(tmp_path / "x", device="cuda"))
+    assert not (tmp_path / "x").exists()
+
+
 def test_committed_configs_load(tmp_path):
     from pathlib import Path
 

@@ -11,6 +11,8 @@ from sslseg.errors import SslsegError
 from sslseg.experiments.grid import ExperimentConfig, expand
 from sslseg.experiments.run import run_experiment
 
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
+
 
 def test_default_grid_is_table41():
     cells = expand(ExperimentConfig())
@@ -29,14 +31,19 @@ def test_bad_grid_values_are_named():
         load_config(ExperimentConfig, None, ["modles=[]"])
 
 
-def test_a_bad_pretraining_key_is_one_line_and_writes_nothing(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("pretrain.epoch=3", "epoch"),
+        pytest.param("finetune.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+    ],
+)
+def test_a_bad_study_key_is_one_line_and_writes_nothing(tmp_path, key, message):
     # the baseline cells would fine-tune first; the SSL model's bad key must stop the grid before
     config = load_config(
-        ExperimentConfig,
-        None,
-        [f"out={tmp_path / 'exp'}", "seeds=[0]", "dev_fractions=[0.2]", "pretrain.epoch=3"],
+        ExperimentConfig, None, [f"out={tmp_path / 'exp'}", "seeds=[0]", "dev_fractions=[0.2]", key]
     )
-    with pytest.raises(SslsegError, match="epoch") as err:
+    with pytest.raises(SslsegError, match=message) as err:
         run_experiment(config)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "exp").exists()

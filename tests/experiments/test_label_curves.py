@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sslseg.config import load_config
 from sslseg.errors import SslsegError
@@ -21,6 +22,8 @@ from sslseg.experiments.label_curves import (
     run_label_curves,
 )
 from sslseg.runs import RunDir
+
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
 
 STUDY = [
     "progress=false",
@@ -188,6 +191,8 @@ def test_one_seed_pairs_the_unet_over_images_and_mask_ap_not_at_all(tmp_path):
         ("fractions=[0, 1]", "config: fractions: 0.0 is outside"),
         ("encoders=[simclr-sgd]", "config: models: model names repeat"),
         ("models=[{name: x, pretrain_source: sample, pretrain: {policy: nonsense}}]", "nonsense"),
+        pytest.param("detect.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param("pretrain.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
     ],
 )
 def test_bad_curves_are_one_line_errors_and_write_nothing(tmp_path, extra, message):

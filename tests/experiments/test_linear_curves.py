@@ -8,11 +8,14 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sslseg.config import load_config
 from sslseg.errors import SslsegError
 from sslseg.experiments.linear_curves import LinearCurveConfig, run_linear_curves
+
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
 
 
 def _config(image_folder, tmp_path, *extra: str) -> LinearCurveConfig:
@@ -125,9 +128,16 @@ def test_bad_study_configs_are_one_line_errors(image_folder, tmp_path):
         _config(image_folder, tmp_path, "evaluate.knn_kk=3")
 
 
-def test_a_bad_pretraining_key_is_one_line_and_writes_nothing(image_folder, tmp_path):
-    config = _config(image_folder, tmp_path, "pretrain.epoch=3")
-    with pytest.raises(SslsegError, match="epoch") as err:
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("pretrain.epoch=3", "epoch"),
+        pytest.param("evaluate.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+    ],
+)
+def test_a_bad_study_key_is_one_line_and_writes_nothing(image_folder, tmp_path, key, message):
+    config = _config(image_folder, tmp_path, key)
+    with pytest.raises(SslsegError, match=message) as err:
         run_linear_curves(config)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "study").exists()

@@ -17,6 +17,8 @@ from sslseg.ssl import command
 from sslseg.ssl.simclr import SimCLR
 from sslseg.ssl.train import TrainSettings, pretrain, warmup_cosine
 
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
+
 
 def tiny_simclr() -> SimCLR:
     torch.manual_seed(0)
@@ -181,23 +183,22 @@ def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
     assert (tmp_path / "run" / "encoder.pt").is_file()
 
 
-def test_unknown_policy_is_refused_before_anything_is_written(tmp_path):
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("policy=fancy", "policy: unknown view policy 'fancy'"),
+        pytest.param("device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, key, message):
     out = tmp_path / "never"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sslseg.cli",
-            "pretrain",
-            "source=sample",
-            "policy=fancy",
-            f"out={out}",
-        ],
+        [sys.executable, "-m", "sslseg.cli", "pretrain", "source=sample", key, f"out={out}"],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
-    assert "policy: unknown view policy 'fancy'" in proc.stderr
+    assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 

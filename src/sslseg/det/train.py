@@ -238,6 +238,7 @@ def detect(config: DetectConfig) -> dict[str, Any]:
     if run.finished:
         run.check_same_config(config)
         return run.read_json("results.json")
+    device = pick_device(config.device)  # a missing GPU before the data or the run folder
     data = load_detection_data(config, config.progress)
     split = split_for(data.store, config)
     if not config.transductive:
@@ -261,7 +262,7 @@ def detect(config: DetectConfig) -> dict[str, Any]:
         "split.json",
         {k: [data.store.ids[i] for i in getattr(split, k)] for k in ("train", "val", "test")},
     )
-    return _train(config, data, split, model, run)
+    return _train(config, data, split, model, run, device)
 
 
 class DetectEpochs:
@@ -368,9 +369,13 @@ def _memory_format(config: DetectConfig) -> torch.memory_format:
 
 
 def _train(
-    config: DetectConfig, data: DetectionData, split: Split, model: torch.nn.Module, run: RunDir
+    config: DetectConfig,
+    data: DetectionData,
+    split: Split,
+    model: torch.nn.Module,
+    run: RunDir,
+    device: torch.device,
 ) -> dict[str, Any]:
-    device = pick_device(config.device)
     if device.type == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
     model.to(device, memory_format=_memory_format(config))

@@ -44,6 +44,11 @@ def check_downstream(names: list[str]) -> None:
     require(not bad, "downstream", f"unknown {bad}; choose from {list(DOWNSTREAM)}")
 
 
+def devices(finetune_cfg: FinetuneConfig, detect_cfg: DetectConfig, names: list[str]) -> list[str]:
+    """The device each of a study's downstream models trains on."""
+    return [(finetune_cfg if d == "unet" else detect_cfg).device for d in names]
+
+
 def trainer(downstream: str) -> Callable[[Any], dict]:
     return DOWNSTREAM[downstream][0]
 

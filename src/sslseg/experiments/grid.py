@@ -28,6 +28,7 @@ from sslseg.config import (
     load_config,
     require,
 )
+from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
@@ -162,14 +163,15 @@ def pretrain_config(config: Pretrains, model: ModelSpec, seed: int) -> PretrainC
 
 
 def check_pretraining(config: Pretrains, models: list[ModelSpec], seeds: list[int]) -> None:
-    """Every pretraining config of these models is valid (view policy included), checked
-    before a study writes anything."""
+    """Every pretraining config of these models is valid (view policy and device included),
+    checked before a study writes anything."""
     from sslseg.augment.policies import check_policy
 
     for model in models:
         for seed in seeds if model.pretrain_source else ():
             cfg = pretrain_config(config, model, seed)
             check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+            pick_device(cfg.device)
 
 
 def ensure_encoder(config: Pretrains, model: ModelSpec, seed: int) -> str:

@@ -33,6 +33,7 @@ from tqdm import tqdm  # noqa: E402
 
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.det.train import DetectConfig  # noqa: E402
+from sslseg.devices import check_devices  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
@@ -117,6 +118,7 @@ def run_label_curves(config: LabelCurveConfig) -> Path:
     """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV and the PNG."""
     specs = lines(config)
     check_pretraining(config, specs, config.seeds)  # before anything is written
+    check_devices(down.devices(config.finetune, config.detect, config.downstream))
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     points = []

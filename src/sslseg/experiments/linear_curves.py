@@ -39,6 +39,7 @@ from sslseg.config import (  # noqa: E402
     config_to_dict,
     require,
 )
+from sslseg.devices import check_devices  # noqa: E402
 from sslseg.eval.command import EvaluateConfig  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
@@ -148,6 +149,7 @@ def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> 
 def run_linear_curves(config: LinearCurveConfig) -> Path:
     """Pretrain (or reuse) every (model, seed), score each seed; write the CSVs, PNG, report."""
     check_pretraining(config, config.models, config.seeds)  # before anything is written
+    check_devices([config.evaluate.device])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in config.models]

@@ -186,12 +186,14 @@ def pretrain_encoder(cfg: PretrainConfig, export_only: bool = False) -> Path:
     ``export_only`` writes the encoder from the run's last checkpoint instead of training.
     """
     from sslseg.augment.policies import build_view_maker, check_policy
+    from sslseg.devices import pick_device
     from sslseg.runs import RunDir
     from sslseg.ssl.train import close_distributed, init_distributed, pretrain
 
     method = build(cfg)  # validates method and options before anything is written
     # before the run folder or the store is written
     painter = check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
+    pick_device(cfg.device)  # a missing GPU, too
     run_dir = RunDir(cfg.run_folder())
     if export_only:
         return export_last(cfg, method, run_dir)
