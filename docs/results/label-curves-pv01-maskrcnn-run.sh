@@ -3,7 +3,9 @@
 # configs/label-curves/pv01-fig10-maskrcnn-cpu.yaml: Mask R-CNN test mask AP on the 194 PV01
 # valid + test tiles against 10 / 25 / 100 % of the train tiles, lines random init and SimCLR
 # default (pretrained per seed on the train tiles, 15 epochs at 64 px), 3 seeds.
-# A killed run resumes: run it again (finished cells and encoders are reused).
+# A killed run resumes: run it again (finished cells and encoders are reused). The wall line is
+# of the last invocation only, so the time file also sums every run's epoch seconds
+# (docs/results/run_seconds.py).
 #   bash docs/results/label-curves-pv01-maskrcnn-run.sh [key=value ...]
 # Output: docs/results/label-curves-pv01-maskrcnn{.csv,-paired.csv,-time.txt},
 # docs/figures/label_curves_pv01_maskrcnn.png
@@ -13,6 +15,7 @@ source docs/results/wall.sh
 OUT=${OUT:-runs/label-curves-pv01-maskrcnn-cpu}
 keep_wall label-curves docs/results/label-curves-pv01-maskrcnn-time.txt \
     .venv/bin/sslseg label-curves configs/label-curves/pv01-fig10-maskrcnn-cpu.yaml out=$OUT progress=false "$@"
+.venv/bin/python docs/results/run_seconds.py $OUT >> docs/results/label-curves-pv01-maskrcnn-time.txt
 cp $OUT/label_curves.csv docs/results/label-curves-pv01-maskrcnn.csv
 cp $OUT/label_curves_paired.csv docs/results/label-curves-pv01-maskrcnn-paired.csv
 cp $OUT/label_curves.png docs/figures/label_curves_pv01_maskrcnn.png
