@@ -28,7 +28,6 @@ from sslseg.config import (
     load_config,
     require,
 )
-from sslseg.devices import pick_device
 from sslseg.errors import SslsegError
 from sslseg.runs import RunDir
 from sslseg.seg.finetune import FinetuneConfig, finetune
@@ -162,16 +161,21 @@ def pretrain_config(config: Pretrains, model: ModelSpec, seed: int) -> PretrainC
     return load_config(PretrainConfig, values=values)
 
 
-def check_pretraining(config: Pretrains, models: list[ModelSpec], seeds: list[int]) -> None:
-    """Every pretraining config of these models is valid (view policy and device included),
-    checked before a study writes anything."""
+def check_pretraining(
+    config: Pretrains, models: list[ModelSpec], seeds: list[int]
+) -> list[PretrainConfig]:
+    """Every pretraining config of these models is valid (view policy included), checked
+    before a study writes anything; returns them. Their devices are the caller's to check
+    (:func:`sslseg.devices.check_devices`): a GPU config is valid on a machine without one."""
     from sslseg.augment.policies import check_policy
 
+    configs = []
     for model in models:
         for seed in seeds if model.pretrain_source else ():
             cfg = pretrain_config(config, model, seed)
             check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
-            pick_device(cfg.device)
+            configs.append(cfg)
+    return configs
 
 
 def ensure_encoder(config: Pretrains, model: ModelSpec, seed: int) -> str:

@@ -117,8 +117,9 @@ def cell_name(line: str, downstream: str, fraction: float, seed: int) -> str:
 def run_label_curves(config: LabelCurveConfig) -> Path:
     """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV and the PNG."""
     specs = lines(config)
-    check_pretraining(config, specs, config.seeds)  # before anything is written
-    check_devices(down.devices(config.finetune, config.detect, config.downstream))
+    pretrains = check_pretraining(config, specs, config.seeds)  # before anything is written
+    downstream = down.devices(config.finetune, config.detect, config.downstream)
+    check_devices([*(c.device for c in pretrains), *downstream])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     points = []

@@ -148,8 +148,8 @@ def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> 
 
 def run_linear_curves(config: LinearCurveConfig) -> Path:
     """Pretrain (or reuse) every (model, seed), score each seed; write the CSVs, PNG, report."""
-    check_pretraining(config, config.models, config.seeds)  # before anything is written
-    check_devices([config.evaluate.device])
+    pretrains = check_pretraining(config, config.models, config.seeds)  # before any writing
+    check_devices([*(c.device for c in pretrains), config.evaluate.device])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in config.models]

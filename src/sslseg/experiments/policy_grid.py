@@ -142,8 +142,9 @@ def cell_config(
 def run_policy_grid(config: PolicyGridConfig) -> Path:
     """Pretrain (or reuse) every encoder, train (or reuse) every cell; write CSVs, PNG, report."""
     specs = models(config)
-    check_pretraining(config, specs[1:], config.seeds)  # before anything is written
-    check_devices(down.devices(config.finetune, config.detect, config.downstream))
+    pretrains = check_pretraining(config, specs[1:], config.seeds)  # before anything is written
+    downstream = down.devices(config.finetune, config.detect, config.downstream)
+    check_devices([*(c.device for c in pretrains), *downstream])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in specs]

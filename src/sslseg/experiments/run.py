@@ -20,8 +20,8 @@ from sslseg.seg.finetune import open_finetune_store
 
 def run_experiment(config: ExperimentConfig) -> Path:
     """Run or resume every cell, then write the report; returns the report's path."""
-    check_pretraining(config, config.models, config.seeds)  # before anything is written
-    check_devices([config.finetune.device])
+    pretrains = check_pretraining(config, config.models, config.seeds)  # before any writing
+    check_devices([*(c.device for c in pretrains), config.finetune.device])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     done = run_grid(config)
