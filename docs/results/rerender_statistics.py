@@ -13,7 +13,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sslseg.experiments.label_curves import CurvePoint, paired_differences_csv
+from sslseg.experiments.label_curves import (
+    CurvePoint,
+    paired_differences,
+    paired_differences_csv,
+)
 from sslseg.experiments.report import read_results_csv, render_report
 from sslseg.runs import atomic_write_text
 
@@ -36,7 +40,7 @@ def main() -> None:
             )
             for r in csv.DictReader(fh)
         ]
-    atomic_write_text(HERE / "label-curves-pet64-paired.csv", paired_differences_csv(curves))
+    atomic_write_text(HERE / "label-curves-pet64-paired.csv", paired_differences_csv(paired_differences(curves)))
     print("wrote table41-cpu-report.md and label-curves-pet64-paired.csv")
 
 

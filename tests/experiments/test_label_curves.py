@@ -18,7 +18,9 @@ from sslseg.experiments import downstream as down
 from sslseg.experiments.label_curves import (
     CurvePoint,
     LabelCurveConfig,
+    paired_differences,
     paired_differences_csv,
+    render_report,
     run_label_curves,
 )
 from sslseg.runs import RunDir
@@ -128,6 +130,12 @@ def test_pretrained_lines_and_mask_ap_are_paired_on_one_split(tmp_path, monkeypa
         assert float(p["delta"]) == pytest.approx(np.mean(per_seed), abs=1e-4)
         assert p["basis"] == "seeds-t" and p["seeds"] == "2"
         assert float(p["family_level"]) == pytest.approx(1 - 0.05 / 4, abs=1e-4)
+    report = (lc / "report.md").read_text()  # one table row per paired CSV row
+    for p in paired:
+        assert (
+            f"| simclr-sgd | {p['metric']} | {p['train_fraction']} | {float(p['delta']):+.4f} |"
+            in report
+        )
         assert float(p["family_low"]) <= float(p["low"]) <= float(p["high"])
 
     # a rerun trains nothing; a detection key retrains exactly the detection cells
@@ -171,7 +179,7 @@ def test_one_seed_pairs_the_unet_over_images_and_mask_ap_not_at_all(tmp_path):
         CurvePoint("random", "maskrcnn", 1.0, 0, {"mask_ap": 0.25}, tmp_path / "rd"),
         CurvePoint("ssl", "maskrcnn", 1.0, 0, {"mask_ap": 0.375}, tmp_path / "sd"),
     ]
-    lines = paired_differences_csv(points, n_boot=200).splitlines()
+    lines = paired_differences_csv(paired_differences(points, n_boot=200)).splitlines()
     assert lines[0].startswith("encoder,baseline,metric,train_fraction,seeds,delta,low,high,basis")
     assert len(lines) == 3
     encoder, baseline, metric, fraction, seeds, delta, low, high, basis = lines[1].split(",")[:9]
@@ -209,3 +217,21 @@ def test_the_committed_pv01_configs_load(name):
     assert [m.pretrain["policy"] for m in config.models] == ["default", "sgd+default"]
     assert config.encoders == ["random"] and len(config.seeds) >= 3
     assert config.finetune.test_splits == ["val", "test"]
+
+
+def test_the_report_tables_means_and_paired_differences_by_hand(tmp_path):
+    # random IoU 0.5, 0.7 over seeds: mean 0.6, t-interval 0.6 ± 12.706 x 0.1 clipped to [0, 1];
+    # ssl 0.62, 0.8: per-seed differences 0.12, 0.10, mean 0.11, sd 0.01414, se 0.01,
+    # interval 0.11 ± 12.706 x 0.01 = [-0.0171, +0.2371]; one comparison: family level 0.95
+    points = [
+        CurvePoint(line, "unet", 0.5, seed, {"iou": iou, "train_images": 40 + seed}, tmp_path)
+        for line, ious in (("random", (0.5, 0.7)), ("ssl", (0.62, 0.8)))
+        for seed, iou in enumerate(ious)
+    ]
+    config = load_config(LabelCurveConfig, None, ["seeds=[0, 1]", "fractions=[0.5]"])
+    report = render_report(config, points, paired_differences(points))
+    assert "| line | 50% (40–41) |" in report
+    assert "| random | 0.600 [0.000, 1.000] |" in report
+    assert "| ssl | 0.710 [0.000, 1.000] |" in report
+    row = "| ssl | iou | 0.5 | +0.1100 | [-0.0171, +0.2371] | [-0.0171, +0.2371] |"
+    assert row in report and report.rstrip().endswith("| no significant difference |")

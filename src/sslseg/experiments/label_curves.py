@@ -44,8 +44,19 @@ from sslseg.experiments.grid import (  # noqa: E402
     ensure_encoder,
     run_cell,
 )
-from sslseg.experiments.report import error_bars, read_per_image, write_results_csv  # noqa: E402
-from sslseg.experiments.stats import UNIT, mean_interval, paired_iou_difference  # noqa: E402
+from sslseg.experiments.report import (  # noqa: E402
+    error_bars,
+    mean_cell,
+    read_per_image,
+    verdict,
+    write_results_csv,
+)
+from sslseg.experiments.stats import (  # noqa: E402
+    UNIT,
+    PairedDifference,
+    mean_interval,
+    paired_iou_difference,
+)
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
 from sslseg.seg.finetune import FinetuneConfig  # noqa: E402
 
@@ -148,7 +159,9 @@ def run_label_curves(config: LabelCurveConfig) -> Path:
     write_results_csv(
         [_csv_row(p) for p in points], out.path("label_curves.csv"), csv_columns(config)
     )
-    atomic_write_text(out.path("label_curves_paired.csv"), paired_differences_csv(points))
+    diffs = paired_differences(points)
+    atomic_write_text(out.path("label_curves_paired.csv"), paired_differences_csv(diffs))
+    atomic_write_text(out.path("report.md"), render_report(config, points, diffs))
     plot_label_curves(points, out.path("label_curves.png"))
     return out.path("label_curves.csv")
 
@@ -178,7 +191,21 @@ def _csv_row(point: CurvePoint) -> dict[str, Any]:
     }
 
 
-def paired_differences_csv(points: list[CurvePoint], n_boot: int = 2000) -> str:
+class CurveDifference(NamedTuple):
+    """One compared point: ``line`` - ``baseline`` on ``metric`` at ``fraction`` over ``seeds``,
+    at 95 % (``diff``) and at the Bonferroni ``family`` level (``strict``)."""
+
+    line: str
+    baseline: str
+    metric: str
+    fraction: float
+    seeds: int
+    diff: PairedDifference
+    strict: PairedDifference
+    family: float
+
+
+def paired_differences(points: list[CurvePoint], n_boot: int = 2000) -> list[CurveDifference]:
     """metric(line) - metric(first line) at each fraction and downstream model, paired over the
     shared seeds (the U-Net's IoU, Mask R-CNN's mask AP).
 
@@ -186,8 +213,8 @@ def paired_differences_csv(points: list[CurvePoint], n_boot: int = 2000) -> str:
     interval over seeds (``basis`` seeds-t, with ``p_value`` and ``mde``, the smallest |Δ|
     detectable with 80% power at 95%); with one seed a paired bootstrap over test images,
     conditional on that one training run (``images-bootstrap-1-run``), for the U-Net's IoU only
-    (mask AP is not a sum over images: ``basis`` none). ``family_*`` holds the interval at the
-    Bonferroni level 1 - 0.05/m over the file's m comparisons.
+    (mask AP is not a sum over images: ``basis`` none). ``strict`` is the interval at the
+    Bonferroni level 1 - 0.05/m over the m comparisons.
     """
     first = points[0].line
     at = {(p.line, p.downstream, p.fraction, p.seed): p for p in points}
@@ -210,20 +237,97 @@ def paired_differences_csv(points: list[CurvePoint], n_boot: int = 2000) -> str:
                 )
                 compared.append((line, downstream, fraction, len(seeds), values))
     family = 1 - 0.05 / max(len(compared), 1)
+    return [
+        CurveDifference(
+            line,
+            first,
+            down.metric(downstream),
+            fraction,
+            n_seeds,
+            paired_iou_difference(*values, n_boot=n_boot),
+            paired_iou_difference(*values, n_boot=n_boot, level=family),
+            family,
+        )
+        for line, downstream, fraction, n_seeds, values in compared
+    ]
+
+
+def paired_differences_csv(diffs: list[CurveDifference]) -> str:
+    """The differences as ``label_curves_paired.csv`` (``family_*``: the Bonferroni interval)."""
     rows = [
         "encoder,baseline,metric,train_fraction,seeds,delta,low,high,"
         "basis,p_value,mde,family_level,family_low,family_high"
     ]
-    for line, downstream, fraction, n_seeds, values in compared:
-        diff = paired_iou_difference(*values, n_boot=n_boot)
-        strict = paired_iou_difference(*values, n_boot=n_boot, level=family)
+    for c in diffs:
+        d = c.diff
         rows.append(
-            f"{line},{first},{down.metric(downstream)},{fraction:g},{n_seeds},"
-            f"{diff.mean:.4f},{diff.low:.4f},{diff.high:.4f},"
-            f"{diff.basis},{diff.p_value:.4g},{diff.mde:.4f},"
-            f"{family:.4g},{strict.low:.4f},{strict.high:.4f}"
+            f"{c.line},{c.baseline},{c.metric},{c.fraction:g},{c.seeds},"
+            f"{d.mean:.4f},{d.low:.4f},{d.high:.4f},"
+            f"{d.basis},{d.p_value:.4g},{d.mde:.4f},"
+            f"{c.family:.4g},{c.strict.low:.4f},{c.strict.high:.4f}"
         )
     return "\n".join(rows) + "\n"
+
+
+def render_report(
+    config: LabelCurveConfig, points: list[CurvePoint], diffs: list[CurveDifference]
+) -> str:
+    """``report.md``: per metric a table of lines x fractions (mean and 95 % t-interval over
+    seeds), then every paired difference from the first line with its verdict."""
+    finetune = config.finetune
+    lines = [
+        "# Label-fraction curves (seed 003 Fig. 10)",
+        "",
+        f"Data `{finetune.source}` (`{finetune.root}`, `{finetune.source_options}`, test splits "
+        f"{finetune.test_splits}); nested shares of the train images; seeds {config.seeds}. "
+        f"Pretrained lines: `{config.pretrain}` with each model's own keys.",
+    ]
+    fractions = sorted({p.fraction for p in points})
+    for downstream in config.downstream:
+        key = down.metric(downstream)
+        mine = [p for p in points if p.downstream == downstream]
+        lines += [
+            "",
+            f"{down.METRIC_NAMES[key]} on the test images, mean and 95 % t-interval over seeds "
+            "(clipped to [0, 1]); train images in brackets:",
+            "",
+            "| line | " + " | ".join(_fraction_head(mine, f) for f in fractions) + " |",
+            "|---" * (len(fractions) + 1) + "|",
+        ]
+        for line in dict.fromkeys(p.line for p in mine):
+            cells = [
+                mean_cell([p.results[key] for p in mine if p.line == line and p.fraction == f])
+                for f in fractions
+            ]
+            lines.append(f"| {line} | " + " | ".join(cells) + " |")
+    if diffs:
+        lines += [
+            "",
+            f"Paired difference from {diffs[0].baseline} over seeds: 95 % interval, then the "
+            f"Bonferroni interval at {diffs[0].family:.4g} over the {len(diffs)} comparisons "
+            "(the verdict reads the latter); MDE: the smallest difference these seeds detect "
+            "with 80 % power at 95 %.",
+            "",
+            "| line | metric | fraction | Δ | 95 % | family | p | MDE | verdict |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for c in diffs:
+            d, f = c.diff, c.strict
+            lines.append(
+                f"| {c.line} | {c.metric} | {c.fraction:g} | {d.mean:+.4f} | "
+                f"[{d.low:+.4f}, {d.high:+.4f}] | [{f.low:+.4f}, {f.high:+.4f}] | "
+                f"{d.p_value:.3g} | {d.mde:.4f} | {verdict(f)} |"
+            )
+    if len(config.seeds) < 2:
+        lines += ["", "One seed: no interval says anything about another training run."]
+    return "\n".join(lines) + "\n"
+
+
+def _fraction_head(points: list[CurvePoint], fraction: float) -> str:
+    """A column head: the fraction and its train images (a range where seeds differ)."""
+    counts = sorted({p.results["train_images"] for p in points if p.fraction == fraction})
+    images = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return f"{fraction:.0%} ({images})"
 
 
 def _seed_value(point: CurvePoint, n_seeds: int) -> dict[str, np.ndarray] | float:
@@ -299,7 +403,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     csv_path = run_label_curves(config_from_args(args))
-    print(csv_path.read_text())
-    print(csv_path.with_name("label_curves_paired.csv").read_text())
+    print(csv_path.with_name("report.md").read_text())
+    print(f"per cell: {csv_path}; paired: {csv_path.with_name('label_curves_paired.csv')}")
     print(f"curves: {csv_path.with_suffix('.png')}")
     return 0

@@ -45,11 +45,9 @@ from sslseg.experiments.grid import (  # noqa: E402
     ensure_encoder,
     run_cell,
 )
-from sslseg.experiments.report import verdict, write_results_csv  # noqa: E402
+from sslseg.experiments.report import mean_cell, verdict, write_results_csv  # noqa: E402
 from sslseg.experiments.stats import (  # noqa: E402
-    UNIT,
     PairedDifference,
-    mean_interval,
     paired_iou_difference,
 )
 from sslseg.runs import RunDir, atomic_write_text  # noqa: E402
@@ -270,13 +268,6 @@ def plot_heatmap(diffs: list[Comparison], config: PolicyGridConfig, path: Path) 
     save_figure(fig, path)
 
 
-def _mean_cell(values: list[float]) -> str:
-    iv = mean_interval(values, bounds=UNIT)
-    if len(values) < 2:
-        return f"{iv.mean:.3f}"
-    return f"{iv.mean:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
-
-
 def render_report(
     config: PolicyGridConfig, rows: list[dict[str, Any]], diffs: list[Comparison]
 ) -> str:
@@ -300,7 +291,7 @@ def render_report(
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = [r for r in rows if r["model"] == model]
         cells = [
-            _mean_cell([r[down.metric(d)] for r in mine if r["downstream"] == d])
+            mean_cell([r[down.metric(d)] for r in mine if r["downstream"] == d])
             for d in config.downstream
         ]
         wall = sum(r["wall_s"] for r in mine if np.isfinite(r["wall_s"]))

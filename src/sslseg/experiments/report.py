@@ -143,6 +143,14 @@ def _basis_text(diff: PairedDifference) -> str:
     }[diff.basis]
 
 
+def mean_cell(values: list[float]) -> str:
+    """A report's table cell: the mean over seeds and its 95 % t-interval clipped to [0, 1]."""
+    iv = mean_interval(values, bounds=UNIT)
+    if len(values) < 2:
+        return f"{iv.mean:.3f}"
+    return f"{iv.mean:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
+
+
 def verdict(diff: Interval) -> str:
     """The verdict an interval of a difference gives: real gain / loss, none, no interval."""
     if isinstance(diff, PairedDifference) and diff.basis == "none":
