@@ -42,6 +42,7 @@ def test_run_seconds_sums_every_epoch_of_every_run(tmp_path):
         (tmp_path / run).mkdir(parents=True)
         rows = [json.dumps({"epoch": i + 1, "seconds": s}) for i, s in enumerate(seconds)]
         (tmp_path / run / "log.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "cells/c/cell.json").write_text(json.dumps({"wall_s": 2.5}))
     script = ROOT / "docs" / "results" / "run_seconds.py"
     done = subprocess.run([sys.executable, script, tmp_path], capture_output=True, text=True)
     assert done.returncode == 0
@@ -49,4 +50,5 @@ def test_run_seconds_sums_every_epoch_of_every_run(tmp_path):
         # runs 3 s and 4.5 s: median 3.75; epochs 1, 2, 4.5: median 2
         "pretraining: 2 runs, 8 s of epochs in all, median run 4 s, median epoch 2.0 s",
         "fine-tuning: 1 runs, 1 s of epochs in all, median run 1 s, median epoch 0.2 s",
+        "cells: 1 with a wall time, 2 s in all",
     ]

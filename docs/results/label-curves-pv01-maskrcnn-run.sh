@@ -7,7 +7,7 @@
 # of the last invocation only, so the time file also sums every run's epoch seconds
 # (docs/results/run_seconds.py).
 #   bash docs/results/label-curves-pv01-maskrcnn-run.sh [key=value ...]
-# Output: docs/results/label-curves-pv01-maskrcnn{.csv,-paired.csv,-time.txt},
+# Output: docs/results/label-curves-pv01-maskrcnn{.csv,-paired.csv,-report.md,-time.txt},
 # docs/figures/label_curves_pv01_maskrcnn.png
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,4 +18,5 @@ keep_wall label-curves docs/results/label-curves-pv01-maskrcnn-time.txt \
 .venv/bin/python docs/results/run_seconds.py $OUT >> docs/results/label-curves-pv01-maskrcnn-time.txt
 cp $OUT/label_curves.csv docs/results/label-curves-pv01-maskrcnn.csv
 cp $OUT/label_curves_paired.csv docs/results/label-curves-pv01-maskrcnn-paired.csv
+cp $OUT/report.md docs/results/label-curves-pv01-maskrcnn-report.md
 cp $OUT/label_curves.png docs/figures/label_curves_pv01_maskrcnn.png

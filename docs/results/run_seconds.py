@@ -3,7 +3,9 @@
 A study script's wall line covers its last invocation only; a study resumed after a kill
 (or one that reuses finished pretrainings) took longer than that. Each run logs every epoch's
 seconds, so the sums here count every epoch once, whichever invocation trained it; what they
-leave out is the time between epochs (validation of detectors, data decoding, tests).
+leave out is the time between epochs (validation of detectors, data decoding, tests). The cells
+of a study also keep their wall time (`cell.json`, validation and test included, of the
+invocation that finished the cell), summed on a line of its own.
 
     python docs/results/run_seconds.py RUN_FOLDER >> TIME_FILE
 """
@@ -29,11 +31,20 @@ def stage_line(stage: str, logs: list[Path]) -> str:
     )
 
 
+def wall_line(cells: list[Path]) -> str:
+    """One line: the cells' recorded wall seconds in all."""
+    walls = [json.loads(p.read_text())["wall_s"] for p in cells]
+    return f"cells: {len(walls)} with a wall time, {sum(walls):.0f} s in all"
+
+
 def main(out: Path) -> None:
     for stage, pattern in STAGES:
         logs = sorted(out.glob(pattern))
         if logs:
             print(stage_line(stage, logs))
+    cells = sorted(out.glob("cells/*/cell.json"))
+    if cells:
+        print(wall_line(cells))
 
 
 if __name__ == "__main__":
