@@ -47,8 +47,8 @@ from sslseg.experiments.grid import (  # noqa: E402
 from sslseg.experiments.report import (  # noqa: E402
     error_bars,
     mean_cell,
+    paired_table,
     read_per_image,
-    verdict,
     write_results_csv,
 )
 from sslseg.experiments.stats import (  # noqa: E402
@@ -126,7 +126,8 @@ def cell_name(line: str, downstream: str, fraction: float, seed: int) -> str:
 
 
 def run_label_curves(config: LabelCurveConfig) -> Path:
-    """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV and the PNG."""
+    """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV, the report and
+    the PNG."""
     specs = lines(config)
     pretrains = check_pretraining(config, specs, config.seeds)  # before anything is written
     downstream = down.devices(config.finetune, config.detect, config.downstream)
@@ -276,7 +277,7 @@ def render_report(
     seeds), then every paired difference from the first line with its verdict."""
     finetune = config.finetune
     lines = [
-        "# Label-fraction curves (seed 003 Fig. 10)",
+        "# Label-fraction curves (seed 2 and seed 003, Fig. 10)",
         "",
         f"Data `{finetune.source}` (`{finetune.root}`, `{finetune.source_options}`, test splits "
         f"{finetune.test_splits}); nested shares of the train images; seeds {config.seeds}. "
@@ -308,16 +309,14 @@ def render_report(
             "(the verdict reads the latter); MDE: the smallest difference these seeds detect "
             "with 80 % power at 95 %.",
             "",
-            "| line | metric | fraction | Δ | 95 % | family | p | MDE | verdict |",
-            "|---|---|---|---|---|---|---|---|---|",
+            *paired_table(
+                ["line", "metric", "fraction"],
+                [
+                    ([c.line, c.metric, f"{c.fraction:g}"], c.diff, c.strict, c.diff.mde)
+                    for c in diffs
+                ],
+            ),
         ]
-        for c in diffs:
-            d, f = c.diff, c.strict
-            lines.append(
-                f"| {c.line} | {c.metric} | {c.fraction:g} | {d.mean:+.4f} | "
-                f"[{d.low:+.4f}, {d.high:+.4f}] | [{f.low:+.4f}, {f.high:+.4f}] | "
-                f"{d.p_value:.3g} | {d.mde:.4f} | {verdict(f)} |"
-            )
     if len(config.seeds) < 2:
         lines += ["", "One seed: no interval says anything about another training run."]
     return "\n".join(lines) + "\n"

@@ -50,7 +50,7 @@ from sslseg.experiments.grid import (  # noqa: E402
     check_pretraining,
     ensure_encoder,
 )
-from sslseg.experiments.report import error_bars  # noqa: E402
+from sslseg.experiments.report import error_bars, mean_cell  # noqa: E402
 from sslseg.experiments.stats import (  # noqa: E402
     UNIT,
     PairedDifference,
@@ -222,13 +222,6 @@ def paired_csv(diffs: list[Comparison]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(values: list[float]) -> str:
-    iv = mean_interval(values, bounds=UNIT)
-    if len(values) < 2:
-        return f"{100 * iv.mean:.1f}"
-    return f"{100 * iv.mean:.1f} [{100 * iv.low:.1f}, {100 * iv.high:.1f}]"
-
-
 def render_report(
     config: LinearCurveConfig,
     rows: list[dict[str, Any]],
@@ -250,7 +243,9 @@ def render_report(
     ]
     for model, label in labels.items():
         cells = [
-            _cell([r["acc"] for r in rows if r["model"] == model and r["fraction"] == f])
+            mean_cell(
+                [r["acc"] for r in rows if r["model"] == model and r["fraction"] == f], percent=True
+            )
             for f in fractions
         ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

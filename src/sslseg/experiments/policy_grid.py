@@ -45,7 +45,12 @@ from sslseg.experiments.grid import (  # noqa: E402
     ensure_encoder,
     run_cell,
 )
-from sslseg.experiments.report import mean_cell, verdict, write_results_csv  # noqa: E402
+from sslseg.experiments.report import (  # noqa: E402
+    mean_cell,
+    paired_table,
+    verdict,
+    write_results_csv,
+)
 from sslseg.experiments.stats import (  # noqa: E402
     PairedDifference,
     paired_iou_difference,
@@ -304,16 +309,11 @@ def render_report(
         "(the verdict reads the latter); MDE: the smallest difference these seeds detect with "
         "80 % power at that level.",
         "",
-        "| method | policy | metric | Δ | 95 % | family | p | MDE | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *paired_table(
+            ["method", "policy", "metric"],
+            [([c.method, c.policy, c.metric], c.diff, c.family, c.family.mde) for c in diffs],
+        ),
     ]
-    for c in diffs:
-        d, f = c.diff, c.family
-        lines.append(
-            f"| {c.method} | {c.policy} | {c.metric} | {d.mean:+.4f} | "
-            f"[{d.low:+.4f}, {d.high:+.4f}] | [{f.low:+.4f}, {f.high:+.4f}] | "
-            f"{d.p_value:.3g} | {f.mde:.4f} | {verdict(f)} |"
-        )
     if len(seeds) < 2:
         lines += ["", "One seed: no interval says anything about another training run."]
     return "\n".join(lines) + "\n"

@@ -143,12 +143,30 @@ def _basis_text(diff: PairedDifference) -> str:
     }[diff.basis]
 
 
-def mean_cell(values: list[float]) -> str:
-    """A report's table cell: the mean over seeds and its 95 % t-interval clipped to [0, 1]."""
+def mean_cell(values: list[float], percent: bool = False) -> str:
+    """A report's table cell: the mean over seeds and its 95 % t-interval clipped to [0, 1]
+    (three decimals, or with ``percent`` in points with one)."""
     iv = mean_interval(values, bounds=UNIT)
-    if len(values) < 2:
-        return f"{iv.mean:.3f}"
-    return f"{iv.mean:.3f} [{iv.low:.3f}, {iv.high:.3f}]"
+    scale, form = (100, ".1f") if percent else (1, ".3f")
+    mean, low, high = (format(scale * v, form) for v in (iv.mean, iv.low, iv.high))
+    return mean if len(values) < 2 else f"{mean} [{low}, {high}]"
+
+
+def paired_table(
+    head: list[str], rows: list[tuple[list[str], PairedDifference, PairedDifference, float]]
+) -> list[str]:
+    """A report's table of paired differences, one row per ``(keys, diff, family, mde)``: the
+    row's keys under ``head``, Δ, its 95 % interval, the family-wise interval, p, the MDE and
+    the verdict (read from the family-wise interval)."""
+    lines = [
+        "| " + " | ".join([*head, "Δ", "95 %", "family", "p", "MDE", "verdict"]) + " |",
+        "|---" * (len(head) + 6) + "|",
+    ]
+    for keys, d, f, mde in rows:
+        values = [f"{d.mean:+.4f}", f"[{d.low:+.4f}, {d.high:+.4f}]"]
+        values += [f"[{f.low:+.4f}, {f.high:+.4f}]", f"{d.p_value:.3g}", f"{mde:.4f}", verdict(f)]
+        lines.append("| " + " | ".join([*keys, *values]) + " |")
+    return lines
 
 
 def verdict(diff: Interval) -> str:
