@@ -165,8 +165,8 @@ def check_pretraining(
     config: Pretrains, models: list[ModelSpec], seeds: list[int]
 ) -> list[PretrainConfig]:
     """Every pretraining config of these models is valid (view policy included), checked
-    before a study writes anything; returns them. Their devices are the caller's to check
-    (:func:`sslseg.devices.check_devices`): a GPU config is valid on a machine without one."""
+    before a study writes anything; returns them. Devices are not checked here (a GPU config
+    is valid on a machine without one): :func:`check_study` checks them too."""
     from sslseg.augment.policies import check_policy
 
     configs = []
@@ -176,6 +176,18 @@ def check_pretraining(
             check_policy(cfg.policy, cfg.pix2pix or None, cfg.side)
             configs.append(cfg)
     return configs
+
+
+def check_study(
+    config: Pretrains, models: list[ModelSpec], seeds: list[int], devices: list[str]
+) -> None:
+    """What a study checks before it writes anything: every pretraining config of these models
+    (:func:`check_pretraining`) and every device it would train on, pretraining's and the
+    downstream ``devices``."""
+    from sslseg.devices import check_devices
+
+    pretrains = check_pretraining(config, models, seeds)
+    check_devices([*(c.device for c in pretrains), *devices])
 
 
 def ensure_encoder(config: Pretrains, model: ModelSpec, seed: int) -> str:

@@ -33,14 +33,13 @@ from tqdm import tqdm  # noqa: E402
 
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.det.train import DetectConfig  # noqa: E402
-from sslseg.devices import check_devices  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
     ModelSpec,
     cell_wall_s,
     check_models,
-    check_pretraining,
+    check_study,
     ensure_encoder,
     run_cell,
 )
@@ -129,9 +128,8 @@ def run_label_curves(config: LabelCurveConfig) -> Path:
     """Train (or reuse) every cell; write ``label_curves.csv``, the paired CSV, the report and
     the PNG."""
     specs = lines(config)
-    pretrains = check_pretraining(config, specs, config.seeds)  # before anything is written
     downstream = down.devices(config.finetune, config.detect, config.downstream)
-    check_devices([*(c.device for c in pretrains), *downstream])
+    check_study(config, specs, config.seeds, downstream)  # before anything is written
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     points = []

@@ -39,7 +39,6 @@ from sslseg.config import (  # noqa: E402
     config_to_dict,
     require,
 )
-from sslseg.devices import check_devices  # noqa: E402
 from sslseg.eval.command import EvaluateConfig  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
@@ -47,7 +46,7 @@ from sslseg.experiments.grid import (  # noqa: E402
     NO_RESULT_KEYS,
     ModelSpec,
     check_models,
-    check_pretraining,
+    check_study,
     ensure_encoder,
 )
 from sslseg.experiments.report import error_bars, mean_cell  # noqa: E402
@@ -148,8 +147,8 @@ def evaluate_seed(config: LinearCurveConfig, seed: int, encoders: list[str]) -> 
 
 def run_linear_curves(config: LinearCurveConfig) -> Path:
     """Pretrain (or reuse) every (model, seed), score each seed; write the CSVs, PNG, report."""
-    pretrains = check_pretraining(config, config.models, config.seeds)  # before any writing
-    check_devices([*(c.device for c in pretrains), config.evaluate.device])
+    # before anything is written
+    check_study(config, config.models, config.seeds, [config.evaluate.device])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in config.models]

@@ -35,13 +35,12 @@ from tqdm import tqdm  # noqa: E402
 
 from sslseg.config import add_config_arguments, config_from_args, require  # noqa: E402
 from sslseg.det.train import DetectConfig  # noqa: E402
-from sslseg.devices import check_devices  # noqa: E402
 from sslseg.eval.plots import save_figure  # noqa: E402
 from sslseg.experiments import downstream as down  # noqa: E402
 from sslseg.experiments.grid import (  # noqa: E402
     ModelSpec,
     cell_wall_s,
-    check_pretraining,
+    check_study,
     ensure_encoder,
     run_cell,
 )
@@ -145,9 +144,8 @@ def cell_config(
 def run_policy_grid(config: PolicyGridConfig) -> Path:
     """Pretrain (or reuse) every encoder, train (or reuse) every cell; write CSVs, PNG, report."""
     specs = models(config)
-    pretrains = check_pretraining(config, specs[1:], config.seeds)  # before anything is written
     downstream = down.devices(config.finetune, config.detect, config.downstream)
-    check_devices([*(c.device for c in pretrains), *downstream])
+    check_study(config, specs[1:], config.seeds, downstream)  # before anything is written
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     steps = [(seed, model) for seed in config.seeds for model in specs]

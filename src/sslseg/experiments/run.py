@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sslseg.devices import check_devices
-from sslseg.experiments.grid import ExperimentConfig, cell_folder, check_pretraining, run_grid
+from sslseg.experiments.grid import ExperimentConfig, cell_folder, check_study, run_grid
 from sslseg.experiments.report import (
     plot_figure41,
     plot_iou_vs_fraction,
@@ -20,8 +19,8 @@ from sslseg.seg.finetune import open_finetune_store
 
 def run_experiment(config: ExperimentConfig) -> Path:
     """Run or resume every cell, then write the report; returns the report's path."""
-    pretrains = check_pretraining(config, config.models, config.seeds)  # before any writing
-    check_devices([*(c.device for c in pretrains), config.finetune.device])
+    # before anything is written
+    check_study(config, config.models, config.seeds, [config.finetune.device])
     out = RunDir(Path(config.out)).create()
     out.write_config(config)
     done = run_grid(config)
