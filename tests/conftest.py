@@ -20,6 +20,23 @@ def _isolated_cache(tmp_path_factory):
     yield
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "no_gpu: asks for a GPU to check its one-line error; skipped with CUDA"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="this machine has the GPU asked for")
+    for item in items:
+        if item.get_closest_marker("no_gpu"):
+            item.add_marker(skip)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield

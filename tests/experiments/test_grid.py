@@ -11,8 +11,6 @@ from sslseg.errors import SslsegError
 from sslseg.experiments.grid import ExperimentConfig, expand
 from sslseg.experiments.run import run_experiment
 
-NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
-
 
 def test_default_grid_is_table41():
     cells = expand(ExperimentConfig())
@@ -35,7 +33,9 @@ def test_bad_grid_values_are_named():
     ("key", "message"),
     [
         ("pretrain.epoch=3", "epoch"),
-        pytest.param("finetune.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param(
+            "finetune.device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu
+        ),
     ],
 )
 def test_a_bad_study_key_is_one_line_and_writes_nothing(tmp_path, key, message):

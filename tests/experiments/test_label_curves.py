@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from sslseg.config import load_config
 from sslseg.errors import SslsegError
@@ -24,8 +23,6 @@ from sslseg.experiments.label_curves import (
     run_label_curves,
 )
 from sslseg.runs import RunDir
-
-NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
 
 STUDY = [
     "progress=false",
@@ -199,8 +196,12 @@ def test_one_seed_pairs_the_unet_over_images_and_mask_ap_not_at_all(tmp_path):
         ("fractions=[0, 1]", "config: fractions: 0.0 is outside"),
         ("encoders=[simclr-sgd]", "config: models: model names repeat"),
         ("models=[{name: x, pretrain_source: sample, pretrain: {policy: nonsense}}]", "nonsense"),
-        pytest.param("detect.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
-        pytest.param("pretrain.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param(
+            "detect.device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu
+        ),
+        pytest.param(
+            "pretrain.device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu
+        ),
     ],
 )
 def test_bad_curves_are_one_line_errors_and_write_nothing(tmp_path, extra, message):

@@ -15,8 +15,6 @@ from sslseg.config import load_config
 from sslseg.errors import SslsegError
 from sslseg.experiments.linear_curves import LinearCurveConfig, run_linear_curves
 
-NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
-
 
 def _config(image_folder, tmp_path, *extra: str) -> LinearCurveConfig:
     root = str(image_folder)
@@ -91,7 +89,6 @@ def test_the_study_pairs_seeds_and_reuses_what_is_unchanged(image_folder, tmp_pa
 def test_a_finished_evaluation_is_known_by_its_encoders_content(
     image_folder, tmp_path, monkeypatch
 ):
-    import torch
 
     import sslseg.eval.command
     from sslseg.experiments.linear_curves import evaluate_seed, evaluation_config, made_by
@@ -132,7 +129,9 @@ def test_bad_study_configs_are_one_line_errors(image_folder, tmp_path):
     ("key", "message"),
     [
         ("pretrain.epoch=3", "epoch"),
-        pytest.param("evaluate.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param(
+            "evaluate.device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu
+        ),
     ],
 )
 def test_a_bad_study_key_is_one_line_and_writes_nothing(image_folder, tmp_path, key, message):

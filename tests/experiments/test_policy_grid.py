@@ -9,15 +9,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from sslseg.config import load_config
 from sslseg.errors import SslsegError
 from sslseg.experiments import downstream as down
 from sslseg.experiments.policy_grid import PolicyGridConfig, run_policy_grid
-
-NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
 
 KEYS = [
     "progress=false",
@@ -108,7 +105,9 @@ def test_the_grid_pairs_seeds_per_metric_and_reuses_what_is_unchanged(tmp_path, 
         ("downstream=[unet, yolo]", "config: downstream: unknown ['yolo']"),
         ("policies=[default, default]", "config: policies: repeats a name"),
         ("policies=[nonsense]", "nonsense"),
-        pytest.param("finetune.device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param(
+            "finetune.device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu
+        ),
     ],
 )
 def test_bad_grids_are_one_line_errors_and_write_nothing(tmp_path, extra, message):

@@ -17,8 +17,6 @@ from sslseg.ssl import command
 from sslseg.ssl.simclr import SimCLR
 from sslseg.ssl.train import TrainSettings, pretrain, warmup_cosine
 
-NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has the GPU asked for")
-
 
 def tiny_simclr() -> SimCLR:
     torch.manual_seed(0)
@@ -187,7 +185,7 @@ def test_ddp_two_cpu_processes_gather_negatives_and_stay_in_sync(tmp_path):
     ("key", "message"),
     [
         ("policy=fancy", "policy: unknown view policy 'fancy'"),
-        pytest.param("device=cuda", "'cuda' asked for but CUDA is not", marks=NO_GPU),
+        pytest.param("device=cuda", "'cuda' asked for but CUDA is not", marks=pytest.mark.no_gpu),
     ],
 )
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path, key, message):
