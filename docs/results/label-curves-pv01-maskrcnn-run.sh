@@ -2,7 +2,8 @@
 # Issue 19, item 4 (seed 003's Fig. 10 on PV01) in mask AP, at the 2-core CPU budget of
 # configs/label-curves/pv01-fig10-maskrcnn-cpu.yaml: Mask R-CNN test mask AP on the 194 PV01
 # valid + test tiles against 10 / 25 / 100 % of the train tiles, lines random init and SimCLR
-# default (pretrained per seed on the train tiles, 15 epochs at 64 px), 3 seeds.
+# under the policies default and sgd (pretrained per seed on the train tiles, 15 epochs at
+# 64 px), 3 seeds.
 # A killed run resumes: run it again (finished cells and encoders are reused). The wall line is
 # of the last invocation only, so the time file also sums every run's epoch seconds
 # (docs/results/run_seconds.py).
